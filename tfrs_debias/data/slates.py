@@ -1,0 +1,98 @@
+"""What the simulator and the ratings converter share: drawing candidates, ranking them
+into slates with a logging policy, examination by position x device, and click/like
+labels (biased, and the oracle twin with the slate's mean examination everywhere)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class ExaminationModel:
+    """True examination probability ``e(position, device) = top_d / (1 + position)^decay_d``.
+
+    Args:
+      devices: device names.
+      device_probs: how often each device serves a request.
+      decay: per-device power-law decay (phones decay faster than TVs).
+      top: per-device examination probability at position 0.
+    """
+
+    devices: tuple[str, ...] = ("phone", "desktop", "tv")
+    device_probs: tuple[float, ...] = (0.6, 0.3, 0.1)
+    decay: tuple[float, ...] = (1.0, 0.6, 0.3)
+    top: tuple[float, ...] = (1.0, 0.9, 0.8)
+
+    def __post_init__(self) -> None:
+        n = len(self.devices)
+        if not (len(self.device_probs) == len(self.decay) == len(self.top) == n):
+            raise ValueError("devices, device_probs, decay and top need the same length")
+        if abs(sum(self.device_probs) - 1.0) > 1e-6:
+            raise ValueError(f"device_probs must sum to 1, got {sum(self.device_probs)}")
+        if not all(0 < t <= 1 for t in self.top):
+            raise ValueError("top examination probabilities must be in (0, 1]")
+
+    def curves(self, num_positions: int) -> np.ndarray:
+        """``[num_devices, num_positions]`` true examination probabilities."""
+        pos = np.arange(num_positions, dtype=np.float64)
+        decay = np.asarray(self.decay)[:, None]
+        return np.asarray(self.top)[:, None] * (1.0 + pos[None, :]) ** (-decay)
+
+
+def gumbel_top_k(log_weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` indices per row drawn without replacement with probability ∝ exp(log_weights).
+
+    ``log_weights`` is ``[batch, n]`` (or ``[n]``, broadcast to ``batch=1``); returns
+    ``[batch, k]`` (Gumbel-top-k trick: one vectorised draw, no Python loop per row).
+    """
+    log_weights = np.atleast_2d(log_weights)
+    keys = log_weights + rng.gumbel(size=log_weights.shape)
+    top = np.argpartition(-keys, k - 1, axis=1)[:, :k]
+    return top
+
+
+def rank_slates(scores: np.ndarray, slate_length: int) -> np.ndarray:
+    """Indices of the ``slate_length`` best ``scores`` per row, best first: ``[batch, L]``."""
+    top = np.argpartition(-scores, slate_length - 1, axis=1)[:, :slate_length]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
+
+
+def draw_devices(device_prefs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One device index per row of ``device_prefs`` (``[batch, num_devices]`` probabilities)."""
+    cum = np.cumsum(device_prefs, axis=1)
+    u = rng.random((device_prefs.shape[0], 1)) * cum[:, -1:]
+    return (u > cum).sum(axis=1)
+
+
+def draw_labels(
+    examination: np.ndarray,
+    click_if_examined: np.ndarray,
+    like_if_clicked: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Biased labels and their oracle twin for slates ``[batch, L]``.
+
+    ``click ~ Bernoulli(e · f)``, ``like ~ Bernoulli(like_if_clicked)`` given a click.
+    The oracle twin draws ``click`` with the slate's mean examination at every
+    position: the same expected click volume, no position effect.
+    """
+    oracle_exam = np.broadcast_to(examination.mean(axis=1, keepdims=True), examination.shape)
+    out = {}
+    for prefix, exam in (("", examination), ("oracle_", oracle_exam)):
+        click = rng.random(examination.shape) < exam * click_if_examined
+        like = click & (rng.random(examination.shape) < like_if_clicked)
+        out[prefix + "click"] = click.astype(np.int64)
+        out[prefix + "like"] = like.astype(np.int64)
+    return out
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    p = np.clip(p, eps, 1 - eps)
+    return np.log(p) - np.log1p(-p)

@@ -1,0 +1,114 @@
+"""`GroundTruth`: what the model cannot see and evaluation compares against.
+
+For held-out test users: a candidate set drawn the way the candidate generator draws
+them, with the true relevance of each candidate per task; the true examination curve
+per device; activity and popularity counts for bucketed metrics. Stored as
+``truth.npz`` (arrays) + ``truth.json`` (curves, metadata) next to the logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class GroundTruth:
+    """True relevance of test candidates and the true examination curves.
+
+    Attributes:
+      users: ``[N]`` test user ids.
+      candidates: ``[N, C]`` candidate item ids, ``-1`` where a user has fewer.
+      relevance: task -> ``[N, C]`` true relevance in [0, 1] (NaN for padding).
+      user_train_impressions: ``[N]`` training impressions of each test user.
+      candidate_train_impressions: ``[N, C]`` training impressions of each candidate.
+      user_features: side feature -> ``[N]`` value for each test user.
+      item_features: side feature -> ``[N, C]`` value for each candidate.
+      devices: device names, the rows of ``examination``.
+      examination: ``[num_devices, num_positions]`` true examination probability.
+      metadata: free-form (source, config, summary statistics).
+    """
+
+    users: np.ndarray
+    candidates: np.ndarray
+    relevance: dict[str, np.ndarray]
+    user_train_impressions: np.ndarray
+    candidate_train_impressions: np.ndarray
+    user_features: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    item_features: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    devices: tuple[str, ...] = ()
+    examination: np.ndarray | None = None
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """``[N, C]`` True where a candidate is real (not padding)."""
+        return self.candidates >= 0
+
+    def save(self, out_dir: str) -> None:
+        arrays = {
+            "users": self.users,
+            "candidates": self.candidates,
+            "user_train_impressions": self.user_train_impressions,
+            "candidate_train_impressions": self.candidate_train_impressions,
+        }
+        arrays.update({f"relevance/{k}": v for k, v in self.relevance.items()})
+        arrays.update({f"user_features/{k}": v for k, v in self.user_features.items()})
+        arrays.update({f"item_features/{k}": v for k, v in self.item_features.items()})
+        meta = {
+            "devices": list(self.devices),
+            "examination": None if self.examination is None else self.examination.tolist(),
+            "tasks": list(self.relevance),
+            "metadata": self.metadata,
+        }
+        tmp_npz = os.path.join(out_dir, f".truth.npz.tmp-{os.getpid()}.npz")
+        tmp_json = os.path.join(out_dir, f".truth.json.tmp-{os.getpid()}")
+        np.savez_compressed(tmp_npz, **arrays)
+        with open(tmp_json, "w", encoding="utf-8") as fh:
+            json.dump(meta, fh, indent=2, default=_json_default)
+            fh.write("\n")
+        os.replace(tmp_npz, os.path.join(out_dir, "truth.npz"))
+        os.replace(tmp_json, os.path.join(out_dir, "truth.json"))
+
+    @classmethod
+    def load(cls, data_dir: str) -> GroundTruth:
+        npz_path = os.path.join(data_dir, "truth.npz")
+        json_path = os.path.join(data_dir, "truth.json")
+        for path in (npz_path, json_path):
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"{path}: no truth file (written by simulate/movielens)")
+        with open(json_path, encoding="utf-8") as fh:
+            meta = json.load(fh)
+        with np.load(npz_path) as z:
+            arrays = {k: z[k] for k in z.files}
+
+        def group(prefix: str) -> dict[str, np.ndarray]:
+            return {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+        exam = meta.get("examination")
+        return cls(
+            users=arrays["users"],
+            candidates=arrays["candidates"],
+            relevance=group("relevance/"),
+            user_train_impressions=arrays["user_train_impressions"],
+            candidate_train_impressions=arrays["candidate_train_impressions"],
+            user_features=group("user_features/"),
+            item_features=group("item_features/"),
+            devices=tuple(meta.get("devices", ())),
+            examination=None if exam is None else np.asarray(exam),
+            metadata=meta.get("metadata", {}),
+        )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value)}")
