@@ -108,7 +108,7 @@ class Feature:
         out = {"name": self.name, "dtype": self.dtype, "role": self.role}
         for key in ("num_values", "vocabulary", "neutral_value", "description"):
             value = getattr(self, key)
-            if value not in (None, ""):
+            if value is not None and not (key == "description" and not value):
                 out[key] = list(value) if isinstance(value, tuple) else value
         return out
 
@@ -116,9 +116,7 @@ class Feature:
     def from_dict(cls, data: Mapping[str, Any]) -> Feature:
         unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise SchemaError(
-                f"feature {data.get('name', '?')!r}: unknown keys {sorted(unknown)}"
-            )
+            raise SchemaError(f"feature {data.get('name', '?')!r}: unknown keys {sorted(unknown)}")
         missing = {"name", "dtype", "role"} - set(data)
         if missing:
             raise SchemaError(f"feature {data.get('name', '?')!r}: missing keys {sorted(missing)}")
@@ -141,9 +139,7 @@ class ImpressionSchema:
     features: tuple[Feature, ...]
 
     def __post_init__(self) -> None:
-        feats = tuple(
-            f if isinstance(f, Feature) else Feature.from_dict(f) for f in self.features
-        )
+        feats = tuple(f if isinstance(f, Feature) else Feature.from_dict(f) for f in self.features)
         object.__setattr__(self, "features", feats)
         names = [f.name for f in feats]
         dupes = sorted({n for n in names if names.count(n) > 1})

@@ -11,9 +11,7 @@ import numpy as np
 from tfrs_debias.schema import Feature
 
 
-def value_problems(
-    feature: Feature, values: np.ndarray
-) -> list[tuple[np.ndarray, str, str]]:
+def value_problems(feature: Feature, values: np.ndarray) -> list[tuple[np.ndarray, str, str]]:
     """``[(bad_indices, kind, message), ...]`` for the values of ``feature`` that break a rule.
 
     Rules: labels are 0 or 1; int categoricals (``position``...) lie in
@@ -32,7 +30,9 @@ def value_problems(
             ok = np.isfinite(values)
             bad = np.flatnonzero(ok & ((values <= 0) | (values > 1)))
             if bad.size:
-                problems.append((bad, "out_of_range", f"propensity '{feature.name}' must be in (0, 1]"))
+                problems.append(
+                    (bad, "out_of_range", f"propensity '{feature.name}' must be in (0, 1]")
+                )
     elif feature.dtype == "int64":
         if feature.role == "label":
             bad = np.flatnonzero((values != 0) & (values != 1))
@@ -42,7 +42,11 @@ def value_problems(
             bad = np.flatnonzero((values < 0) | (values >= feature.num_values))
             if bad.size:
                 problems.append(
-                    (bad, "out_of_range", f"'{feature.name}' out of range [0, {feature.num_values})")
+                    (
+                        bad,
+                        "out_of_range",
+                        f"'{feature.name}' out of range [0, {feature.num_values})",
+                    )
                 )
     elif feature.vocabulary is not None:
         vocab = np.array([v.encode() for v in feature.vocabulary], dtype=object)
@@ -52,7 +56,11 @@ def value_problems(
         bad = np.flatnonzero(~np.isin(as_bytes, vocab))
         if bad.size:
             problems.append(
-                (bad, "vocabulary", f"'{feature.name}' not in vocabulary {list(feature.vocabulary)}")
+                (
+                    bad,
+                    "vocabulary",
+                    f"'{feature.name}' not in vocabulary {list(feature.vocabulary)}",
+                )
             )
     return problems
 

