@@ -211,8 +211,112 @@ def _movielens_parser(sub) -> None:
     p.set_defaults(func=cmd_movielens)
 
 
+# -- train --------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from tfrs_debias.data.files import expand_files
+    from tfrs_debias.models import EstimatorConfig
+    from tfrs_debias.schema import resolve_schema
+    from tfrs_debias.training import make_strategy, train
+
+    # MultiWorkerMirroredStrategy must exist before any other TensorFlow work.
+    strategy = make_strategy(args.strategy)
+    tasks = tuple(args.tasks.split(",")) if args.tasks else None
+    files = expand_files(args.train_files)
+    schema = resolve_schema(args.schema, files, tasks=tasks)
+    overrides = _load_json(args.config)
+    if args.model:
+        overrides["model"] = args.model
+    if tasks:
+        overrides["tasks"] = list(tasks)
+    config = EstimatorConfig.from_dict(overrides)
+    result = train(
+        files,
+        args.out,
+        config,
+        schema,
+        valid_files=args.valid_files,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        strategy=strategy,
+        early_stopping_patience=args.early_stopping_patience,
+        validate=args.validate,
+        seed=args.seed,
+        steps_per_epoch=args.steps_per_epoch,
+        verbose=0 if args.quiet else "auto",
+    )
+    final = result.metrics["final"]
+    shown = ", ".join(
+        f"{k}={v:.4f}" for k, v in sorted(final.items()) if "auc" in k or k.endswith("loss")
+    )
+    print(f"trained {config.model} for {result.metrics['epochs_run']} epochs: {shown}")
+    print(f"throughput {result.metrics['examples_per_sec']:,.0f} examples/s")
+    print(f"run written to {args.out}")
+    return EXIT_OK
+
+
+def _train_parser(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train an estimator on TFRecord impression logs",
+        description="Train with Keras fit (progress bar, TensorBoard logs in RUN_DIR/logs, "
+        "per-epoch checkpoints, BackupAndRestore so a killed run resumes, early stopping on "
+        "validation loss). The run directory keeps config, schema, vocabularies, final "
+        "weights and metrics.json.",
+    )
+    p.add_argument(
+        "--train-files",
+        required=True,
+        action="append",
+        help="glob of training TFRecords (repeat for several)",
+    )
+    p.add_argument("--valid-files", action="append", help="glob of validation TFRecords")
+    p.add_argument(
+        "--schema",
+        help="schema JSON (default: schema.json beside the files, else the default schema)",
+    )
+    p.add_argument(
+        "--model",
+        choices=("multi_task", "position_debiased", "factorized", "anchored_factorized"),
+        help="estimator (default: position_debiased, or the --config's)",
+    )
+    p.add_argument("--tasks", help="comma-separated labels to train on (default: all)")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--epochs", type=int, default=5, help="maximum epochs (default 5)")
+    p.add_argument("--batch-size", type=int, default=4096, help="global batch size (4096)")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (1e-3)")
+    p.add_argument(
+        "--config",
+        help="JSON of EstimatorConfig fields (e.g. a tuner's "
+        "best_config.json): widths, bias_combine, dropouts, ...",
+    )
+    p.add_argument(
+        "--strategy",
+        choices=("default", "mirrored", "multi_worker"),
+        default="default",
+        help="tf.distribute strategy; multi_worker reads TF_CONFIG",
+    )
+    p.add_argument(
+        "--early-stopping-patience",
+        type=int,
+        default=2,
+        help="epochs without val_loss improvement before stopping; 0 disables",
+    )
+    p.add_argument(
+        "--validate",
+        choices=("sample", "all", "none"),
+        default="sample",
+        help="check input before training: first 10k records per file (sample), "
+        "every record (all) or none",
+    )
+    p.add_argument("--steps-per-epoch", type=int, help="default: one pass over the training rows")
+    p.add_argument("--seed", type=int, default=0, help="shuffling and initialisation seed")
+    p.add_argument("--quiet", action="store_true", help="no Keras progress bar")
+    p.set_defaults(func=cmd_train)
+
+
 # -- main ---------------------------------------------------------------------------
-PARSERS: list[Callable] = [_simulate_parser, _validate_parser, _movielens_parser]
+PARSERS: list[Callable] = [_simulate_parser, _validate_parser, _movielens_parser, _train_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -67,8 +67,12 @@ class SimulatorConfig:
     relevance_offset: float = -1.5
     like_offset: float = -0.5
     quality_scale: float = 0.5
-    policy_relevance: float = 1.0
-    policy_popularity: float = 0.5
+    # The logging policy leans on popularity (as engagement-ranked feeds do): items it
+    # shows high are often popular rather than relevant, so position bias misleads a
+    # naive model. With policy_relevance >> policy_popularity, position instead acts
+    # as a relevance signal and a naive model can beat the oracle.
+    policy_relevance: float = 0.5
+    policy_popularity: float = 1.5
     policy_noise: float = 1.0
     popularity_conformity: float = 0.5
     device_concentration: float = 2.0

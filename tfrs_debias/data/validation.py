@@ -135,7 +135,10 @@ def _check_chunk(
 
 
 def validate_files(
-    files: str | Sequence[str], schema: ImpressionSchema, max_issues: int = 200
+    files: str | Sequence[str],
+    schema: ImpressionSchema,
+    max_issues: int = 200,
+    max_records_per_file: int | None = None,
 ) -> ValidationReport:
     """Reads every record of ``files`` and checks it against ``schema``.
 
@@ -143,6 +146,8 @@ def validate_files(
       files: glob(s) or paths of TFRecord files (gzip or plain, detected per file).
       schema: the features every record must have.
       max_issues: how many problems to keep in ``report.issues`` (all are counted).
+      max_records_per_file: check only the first records of each file (a quick
+        check before training). Defaults to None (every record).
 
     Returns:
       A `ValidationReport`; ``report.ok`` is True when nothing is wrong.
@@ -157,6 +162,9 @@ def validate_files(
         chunk_start = 0
         try:
             for record, raw in enumerate(_records(path)):
+                if max_records_per_file is not None and record >= max_records_per_file:
+                    record -= 1
+                    break
                 if record - chunk_start == _CHUNK:
                     _check_chunk(report, schema, path, chunk_start, columns, present, bad)
                     columns = {f.name: [] for f in schema.features}

@@ -1,0 +1,155 @@
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrs_debias.backend import keras
+from tfrs_debias.data import make_dataset
+from tfrs_debias.models import (
+    MODEL_NAMES,
+    AnchoredFactorizedEstimator,
+    EstimatorConfig,
+    FactorizedEstimator,
+    build_estimator,
+)
+from tfrs_debias.schema import ImpressionSchema
+
+SMALL = dict(embedding_dim=8, hidden_units=(16,), component_units=(8,), gate_units=(4,))
+
+
+@pytest.fixture(scope="module")
+def data(small_sim_dir):
+    schema = ImpressionSchema.load(os.path.join(small_sim_dir, "schema.json"))
+    batch = next(iter(make_dataset(f"{small_sim_dir}/train-*", schema, 256, shuffle=False)))
+    return schema, batch
+
+
+def _model(schema, name, **kw):
+    return build_estimator(schema, EstimatorConfig(model=name, **{**SMALL, **kw}))
+
+
+def test_config_json_round_trip_and_errors():
+    c = EstimatorConfig(model="factorized", tasks=("click",), anchor_weights=(1, 0.5, 0))
+    assert EstimatorConfig.from_json(c.to_json()) == c
+    with pytest.raises(ValueError, match="model 'nope'"):
+        EstimatorConfig(model="nope")
+    with pytest.raises(ValueError, match="bias_feature_dropout must be in"):
+        EstimatorConfig(bias_feature_dropout=1.5)
+    with pytest.raises(ValueError, match="task_weights needs one value per task"):
+        EstimatorConfig(tasks=("click", "like"), task_weights=(1.0,))
+    with pytest.raises(ValueError, match=r"unknown estimator config keys \['widht'\]"):
+        EstimatorConfig.from_dict({"widht": 3})
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("mmoe", [0, 2])
+def test_debiased_path_cannot_see_bias_features(data, name, mmoe):
+    schema, batch = data
+    model = _model(schema, name, num_experts=mmoe, item_marginal_alpha=0.5)
+    base = model.debiased_logits(batch).numpy()
+    moved = dict(batch)
+    moved["position"] = tf.reverse(batch["position"], [0])
+    moved["device"] = tf.fill(tf.shape(batch["device"]), b"tv")
+    np.testing.assert_array_equal(model.debiased_logits(moved).numpy(), base)
+    no_bias = {k: v for k, v in batch.items() if k not in ("position", "device")}
+    np.testing.assert_array_equal(model.debiased_logits(no_bias).numpy(), base)
+    assert base.shape == (256, 2)
+    if name != "multi_task":  # the training path does read them
+        assert not np.array_equal(model(moved).numpy(), model(batch).numpy())
+
+
+def test_factorized_mixture_equals_gate_weighted_components(data):
+    schema, batch = data
+    model = _model(schema, "factorized", bias_feature_dropout=0.0, item_marginal_alpha=0.25)
+    out = model.components(batch)
+    g, comp = out["gates"].numpy(), out["components"].numpy()
+    np.testing.assert_allclose(model(batch).numpy(), (g * comp).sum(-1), rtol=1e-5, atol=1e-6)
+    # Serving: (g_r r + α g_c c) / (g_r + α g_c), the user-only and bias parts dropped.
+    expected = (g[..., 0] * comp[..., 0] + 0.25 * g[..., 2] * comp[..., 2]) / (
+        g[..., 0] + 0.25 * g[..., 2]
+    )
+    np.testing.assert_allclose(model.debiased_logits(batch).numpy(), expected, rtol=1e-5, atol=1e-6)
+    plain = _model(schema, "factorized")
+    np.testing.assert_array_equal(
+        plain.debiased_logits(batch).numpy(), plain.relevance_logits(batch).numpy()
+    )
+
+
+def test_anchor_loss_by_hand(data):
+    schema, batch = data
+    model = AnchoredFactorizedEstimator(
+        schema,
+        EstimatorConfig(
+            model="anchored_factorized",
+            anchor_weights=(1.0, 0.5, 2.0),
+            task_weights=(1.0, 3.0),
+            **SMALL,
+        ),
+    )
+    labels = model.labels(batch)
+    zeros = {"components": tf.zeros([256, 2, 4])}
+    # Every component logit 0 -> BCE = ln 2 per task; Σ_k λ_k Σ_t w_t ln 2 = 3.5 · 4 · ln 2
+    np.testing.assert_allclose(
+        float(model.extra_loss(zeros, labels)), 3.5 * 4 * math.log(2), rtol=1e-5
+    )
+    assert (
+        float(
+            FactorizedEstimator(schema, model.config.replace(model="factorized")).extra_loss(
+                zeros, labels
+            )
+        )
+        == 0.0
+    )
+
+
+def test_task_loss_is_weighted_mean_bce(data):
+    schema, batch = data
+    model = _model(schema, "multi_task", task_weights=(1.0, 2.0))
+    labels = tf.constant([[1.0, 0.0], [0.0, 0.0]])
+    logits = tf.constant([[0.0, 0.0], [math.log(3.0), 0.0]])
+    # click: mean(ln 2, ln 4) ; like: ln 2 each -> ln 2 · 2
+    expected = 0.5 * (math.log(2) + math.log(4)) + 2.0 * math.log(2)
+    np.testing.assert_allclose(
+        float(model.task_loss(labels, logits, compute_metrics=False)), expected, rtol=1e-5
+    )
+
+
+def test_gradient_reversal_adds_adversary_loss(data):
+    schema, batch = data
+    model = _model(schema, "position_debiased", gradient_reversal=0.5)
+    out = model.forward(batch, training=True)
+    assert 0 < float(out["aux_loss"]) <= 1.0  # MSE between probabilities
+    assert float(_model(schema, "position_debiased").forward(batch)["aux_loss"]) == 0.0
+
+
+def test_score_is_value_weighted_probability_sum(data):
+    schema, _ = data
+    model = _model(schema, "multi_task", value_weights=(1.0, 3.0))
+    probs = tf.constant([[0.5, 0.1], [0.2, 0.4]])
+    np.testing.assert_allclose(model.score(probs).numpy(), [0.8, 1.4], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_get_config_round_trip_same_outputs(data, name):
+    schema, batch = data
+    model = _model(schema, name)
+    model(batch)
+    clone = type(model).from_config(model.get_config())
+    clone(batch)
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone.debiased_logits(batch), model.debiased_logits(batch))
+    assert clone.get_config() == model.get_config()
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_loss_decreases_on_toy_problem(data, small_sim_dir, name):
+    schema, _ = data
+    model = _model(schema, name, gradient_reversal=0.2 if name != "multi_task" else 0.0)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    ds = make_dataset(f"{small_sim_dir}/train-*", schema, 1024, seed=0).take(20).cache()
+    history = model.fit(ds, epochs=4, verbose=0).history
+    losses = [float(x) for x in history["total_loss"]]
+    assert losses[-1] < losses[0], losses
+    assert history["click_auc"][-1] > 0.6

@@ -1,0 +1,132 @@
+"""`BiasTower`: the shallow tower over bias features (position x device, ...).
+
+YouTube's "Recommending What Video to Watch Next" (RecSys 2019) adds a shallow tower
+over selection-bias features to the main model's logit and serves without it. This
+tower embeds each bias feature and the cross of all categorical ones (position x
+device gets one embedding per cell), then a small MLP gives one bias logit per task.
+
+Training-only regularisers:
+
+* bias-feature dropout: each bias feature is replaced by "unknown" (index 0) with
+  probability ``feature_dropout`` (YouTube used 10%): the feature is dropped, not the
+  logit;
+* observation dropout (arXiv 2212.13937): each example's bias logits are switched off
+  with probability ``observation_dropout``, so the relevance tower must explain those
+  clicks alone. `BiasTower` returns the keep mask; the estimator applies it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from tfrs_debias.backend import keras, tf
+from tfrs_debias.layers.feature_embedding import FeatureEmbedding
+from tfrs_debias.layers.mlp import MLP
+from tfrs_debias.schema import Feature
+
+MAX_CROSS_SIZE = 1_000_000
+
+
+@keras.utils.register_keras_serializable(package="tfrs_debias")
+class BiasTower(keras.layers.Layer):
+    """``{bias feature: [batch]} -> [batch, num_tasks]`` bias logits.
+
+    Args:
+      features: the bias `Feature` s.
+      num_tasks: logits per example.
+      embedding_dim: width of per-feature and crossed embeddings. Defaults to 8.
+      hidden_units: the shallow MLP. Defaults to ``(32,)``.
+      feature_dropout: probability of dropping each bias feature. Defaults to 0.1.
+      observation_dropout: probability of switching an example's bias logit off.
+        Defaults to 0.
+    """
+
+    def __init__(
+        self,
+        features: Sequence[Feature | dict],
+        num_tasks: int,
+        embedding_dim: int = 8,
+        hidden_units: Sequence[int] = (32,),
+        feature_dropout: float = 0.1,
+        observation_dropout: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.features = tuple(
+            f if isinstance(f, Feature) else Feature.from_dict(f) for f in features
+        )
+        if not self.features:
+            raise ValueError("BiasTower needs at least one bias feature")
+        self.num_tasks = int(num_tasks)
+        self.embedding_dim = int(embedding_dim)
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.feature_dropout = float(feature_dropout)
+        self.observation_dropout = float(observation_dropout)
+        self.embedding = FeatureEmbedding(self.features, self.embedding_dim, name="bias_embedding")
+        self._categorical = [f.name for f in self.features if f.dtype != "float32"]
+        sizes = [self.embedding.size(n) for n in self._categorical]
+        self._cross_size = int(np.prod(sizes)) if len(sizes) > 1 else 0
+        if self._cross_size > MAX_CROSS_SIZE:
+            raise ValueError(
+                f"crossing bias features {self._categorical} gives {self._cross_size} "
+                f"cells (> {MAX_CROSS_SIZE}); give them smaller vocabularies"
+            )
+        self._radix = [int(np.prod(sizes[i + 1 :])) for i in range(len(sizes))]
+        self.cross_embedding = (
+            keras.layers.Embedding(self._cross_size, self.embedding_dim, name="cross_embedding")
+            if self._cross_size
+            else None
+        )
+        self.mlp = MLP(self.hidden_units, name="bias_mlp")
+        self.head = keras.layers.Dense(self.num_tasks, name="bias_logits")
+
+    def indices(self, features: Mapping[str, tf.Tensor], training: bool = False) -> dict:
+        out = {}
+        for name in self._categorical:
+            idx = self.embedding.index(name, tf.reshape(features[name], [-1]))
+            if training and self.feature_dropout > 0:
+                drop = tf.random.uniform(tf.shape(idx)) < self.feature_dropout
+                idx = tf.where(drop, tf.zeros_like(idx), idx)
+            out[name] = idx
+        return out
+
+    def representation(
+        self, features: Mapping[str, tf.Tensor], training: bool = False
+    ) -> tf.Tensor:
+        """``[batch, hidden_units[-1]]``: the hidden layer the bias logits are read from."""
+        idx = self.indices(features, training)
+        parts = [self.embedding.embed(n, idx[n]) for n in self._categorical]
+        if self.cross_embedding is not None:
+            cell = tf.add_n(
+                [idx[n] * r for n, r in zip(self._categorical, self._radix, strict=True)]
+            )
+            parts.append(self.cross_embedding(cell))
+        parts += [
+            tf.reshape(tf.cast(features[f.name], tf.float32), [-1, 1])
+            for f in self.features
+            if f.dtype == "float32"
+        ]
+        return self.mlp(tf.concat(parts, axis=-1))
+
+    def call(self, features: Mapping[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        return self.head(self.representation(features, training))
+
+    def observation_mask(self, batch_size: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """``[batch, 1]`` float: 0 where an example's bias logit is switched off."""
+        if not training or self.observation_dropout <= 0:
+            return tf.ones([batch_size, 1])
+        keep = tf.random.uniform([batch_size, 1]) >= self.observation_dropout
+        return tf.cast(keep, tf.float32)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "features": [f.to_dict() for f in self.features],
+            "num_tasks": self.num_tasks,
+            "embedding_dim": self.embedding_dim,
+            "hidden_units": list(self.hidden_units),
+            "feature_dropout": self.feature_dropout,
+            "observation_dropout": self.observation_dropout,
+        }

@@ -1,0 +1,117 @@
+"""`FeatureEmbedding`: schema-driven lookups and embeddings for scalar features.
+
+Each feature becomes an index and an embedding:
+
+* ids with a vocabulary (built from training data): ``IntegerLookup`` /
+  ``StringLookup`` with one out-of-vocabulary index (0) shared by unseen ids;
+* int categoricals with ``num_values``: ``x + 1`` if ``0 <= x < num_values`` else 0;
+* strings with a schema vocabulary: ``StringLookup``;
+* other ints/strings: ``Hashing`` into ``hash_buckets`` (index 0 unused);
+* float features are passed through as ``[batch, 1]`` (no index).
+
+Index 0 always means "unknown": bias-feature dropout sets it on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from tfrs_debias.backend import keras, tf
+from tfrs_debias.schema import Feature
+
+
+@keras.utils.register_keras_serializable(package="tfrs_debias")
+class FeatureEmbedding(keras.layers.Layer):
+    """``{name: [batch]} -> {name: [batch, dim]}`` for the features it was built with.
+
+    Args:
+      features: `Feature` s (or their dicts) to embed.
+      embedding_dim: width of each embedding.
+      vocabularies: feature name -> known values (from training data). Features
+        without one use their schema ``num_values`` / ``vocabulary``, else hashing.
+      hash_buckets: buckets for hashed features. Defaults to 100000.
+    """
+
+    def __init__(
+        self,
+        features: Sequence[Feature | dict],
+        embedding_dim: int,
+        vocabularies: Mapping[str, Sequence] | None = None,
+        hash_buckets: int = 100_000,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.features = tuple(
+            f if isinstance(f, Feature) else Feature.from_dict(f) for f in features
+        )
+        self.embedding_dim = int(embedding_dim)
+        self.vocabularies = {k: list(v) for k, v in (vocabularies or {}).items()}
+        self.hash_buckets = int(hash_buckets)
+        self._lookups: dict[str, keras.layers.Layer | None] = {}
+        self._sizes: dict[str, int] = {}
+        self._embeddings: dict[str, keras.layers.Embedding] = {}
+        for f in self.features:
+            if f.dtype == "float32":
+                continue
+            lookup, size = self._make_lookup(f)
+            self._lookups[f.name] = lookup
+            self._sizes[f.name] = size
+            self._embeddings[f.name] = keras.layers.Embedding(
+                size, self.embedding_dim, name=f"{f.name}_embedding"
+            )
+
+    def _make_lookup(self, f: Feature) -> tuple[keras.layers.Layer | None, int]:
+        vocab = self.vocabularies.get(f.name)
+        if vocab is None and f.vocabulary is not None:
+            vocab = list(f.vocabulary)
+        if vocab is not None:
+            cls = keras.layers.StringLookup if f.dtype == "string" else keras.layers.IntegerLookup
+            kwargs = {} if f.dtype == "string" else {"mask_token": None}
+            layer = cls(
+                vocabulary=list(vocab), num_oov_indices=1, name=f"{f.name}_lookup", **kwargs
+            )
+            return layer, len(vocab) + 1
+        if f.num_values is not None:
+            return None, f.num_values + 1
+        return keras.layers.Hashing(self.hash_buckets, name=f"{f.name}_hash"), self.hash_buckets + 1
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    def size(self, name: str) -> int:
+        """Number of indices of a categorical feature (index 0 = unknown)."""
+        return self._sizes[name]
+
+    def index(self, name: str, values: tf.Tensor) -> tf.Tensor:
+        """``[batch]`` int64 indices in ``[0, size(name))``."""
+        feature = next(f for f in self.features if f.name == name)
+        lookup = self._lookups[name]
+        if lookup is None:
+            values = tf.cast(values, tf.int64)
+            inside = (values >= 0) & (values < feature.num_values)
+            return tf.where(inside, values + 1, tf.zeros_like(values))
+        idx = tf.cast(lookup(values), tf.int64)
+        return idx + 1 if isinstance(lookup, keras.layers.Hashing) else idx
+
+    def embed(self, name: str, index: tf.Tensor) -> tf.Tensor:
+        return self._embeddings[name](index)
+
+    def call(self, features: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        out = {}
+        for f in self.features:
+            x = features[f.name]
+            if f.dtype == "float32":
+                out[f.name] = tf.reshape(tf.cast(x, tf.float32), [-1, 1])
+            else:
+                out[f.name] = self.embed(f.name, self.index(f.name, tf.reshape(x, [-1])))
+        return out
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "features": [f.to_dict() for f in self.features],
+            "embedding_dim": self.embedding_dim,
+            "vocabularies": self.vocabularies,
+            "hash_buckets": self.hash_buckets,
+        }

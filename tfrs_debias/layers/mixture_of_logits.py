@@ -1,0 +1,51 @@
+"""`MixtureOfLogits`: softmax-gated mixture of component logits (arXiv 2306.04039)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tfrs_debias.backend import keras, tf
+from tfrs_debias.layers.mlp import MLP
+
+
+@keras.utils.register_keras_serializable(package="tfrs_debias")
+class MixtureOfLogits(keras.layers.Layer):
+    """Gate weights ``g [batch, num_tasks, K]`` from features; ``logit_t = Σ_k g_k,t · comp_k,t``.
+
+    Args:
+      num_components: K.
+      num_tasks: T.
+      gate_units: hidden widths of the gating MLP. Defaults to ``(16,)``.
+    """
+
+    def __init__(
+        self, num_components: int, num_tasks: int, gate_units: Sequence[int] = (16,), **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.num_components = int(num_components)
+        self.num_tasks = int(num_tasks)
+        self.gate_units = tuple(int(u) for u in gate_units)
+        self.gate = MLP(
+            self.gate_units, output_units=self.num_tasks * self.num_components, name="gate"
+        )
+
+    def gate_weights(self, gate_inputs: tf.Tensor) -> tf.Tensor:
+        """``[batch, num_tasks, num_components]``, each row a softmax."""
+        logits = tf.reshape(self.gate(gate_inputs), [-1, self.num_tasks, self.num_components])
+        return tf.nn.softmax(logits, axis=-1)
+
+    @staticmethod
+    def mix(gates: tf.Tensor, components: tf.Tensor) -> tf.Tensor:
+        """``Σ_k gates[..., k] · components[..., k]`` -> ``[batch, num_tasks]``."""
+        return tf.reduce_sum(gates * components, axis=-1)
+
+    def call(self, gate_inputs: tf.Tensor, components: tf.Tensor) -> tf.Tensor:
+        return self.mix(self.gate_weights(gate_inputs), components)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "num_components": self.num_components,
+            "num_tasks": self.num_tasks,
+            "gate_units": list(self.gate_units),
+        }

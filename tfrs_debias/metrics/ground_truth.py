@@ -1,0 +1,78 @@
+"""Scoring a model against a `GroundTruth`: NDCG of the debiased scores on the truth's
+candidates, and the learned examination curve against the true one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from tfrs_debias.backend import tf
+from tfrs_debias.data.truth import GroundTruth
+from tfrs_debias.metrics.ranking import ndcg_at_k
+from tfrs_debias.schema import ImpressionSchema
+
+ScoreFn = Callable[[dict[str, tf.Tensor]], tf.Tensor]
+
+
+def candidate_features(truth: GroundTruth, schema: ImpressionSchema) -> dict[str, np.ndarray]:
+    """Relevance features for every (test user, candidate) pair, flattened to ``[N*C]``."""
+    n, c = truth.candidates.shape
+    feats = {
+        schema.user_id.name: np.repeat(truth.users, c),
+        schema.item_id.name: truth.candidates.reshape(-1),
+    }
+    for f in schema.user_features:
+        feats[f.name] = np.repeat(truth.user_features[f.name], c)
+    for f in schema.item_features:
+        feats[f.name] = truth.item_features[f.name].reshape(-1)
+    return feats
+
+
+def score_candidates(
+    score_fn: ScoreFn, truth: GroundTruth, schema: ImpressionSchema, batch_size: int = 65536
+) -> np.ndarray:
+    """``[N, C, num_tasks]`` outputs of ``score_fn`` (e.g. ``model.debiased_logits``)."""
+    feats = candidate_features(truth, schema)
+    total = len(next(iter(feats.values())))
+    outs = []
+    for start in range(0, total, batch_size):
+        batch = {k: tf.constant(v[start : start + batch_size]) for k, v in feats.items()}
+        outs.append(np.asarray(score_fn(batch)))
+    out = np.concatenate(outs)
+    return out.reshape(truth.candidates.shape + out.shape[1:])
+
+
+def truth_ndcg(scores: np.ndarray, truth: GroundTruth, task: str, k: int = 10) -> np.ndarray:
+    """``[N]`` NDCG@k per test user of ``scores [N, C]`` against true relevance of ``task``."""
+    return ndcg_at_k(scores, truth.relevance[task], k, truth.mask)
+
+
+def learned_examination(
+    relative_fn: Callable,
+    devices: tuple[str, ...],
+    num_positions: int,
+    task_index: int = 0,
+    schema: ImpressionSchema | None = None,
+) -> np.ndarray:
+    """``[num_devices, num_positions]`` learned examination relative to position 0.
+
+    ``relative_fn(features, reference)`` is e.g. ``model.relative_examination``.
+    """
+    pos_name = "position"
+    dev_name = "device"
+    if schema is not None:
+        names = [f.name for f in schema.bias_features]
+        pos_name, dev_name = names[0], names[1]
+    pos = np.tile(np.arange(num_positions, dtype=np.int64), len(devices))
+    dev = np.repeat(np.array(devices, dtype=object), num_positions).astype(bytes)
+    feats = {pos_name: tf.constant(pos), dev_name: tf.constant(dev)}
+    ref = {pos_name: tf.zeros_like(feats[pos_name]), dev_name: tf.constant(dev)}
+    rel = np.asarray(relative_fn(feats, ref))[:, task_index]
+    return rel.reshape(len(devices), num_positions)
+
+
+def examination_error(learned: np.ndarray, truth: GroundTruth) -> np.ndarray:
+    """``[num_devices, num_positions]`` relative error of a learned relative curve."""
+    true = truth.examination / truth.examination[:, :1]
+    return np.abs(learned - true) / true

@@ -1,0 +1,151 @@
+"""`BaseEstimator`: what every estimator shares (a `tfrs.Model`).
+
+Feature embeddings driven by the schema, the relevance (user x item) tower, one
+``tfrs.tasks.Ranking`` per task (from-logits BCE averaged over the global batch, AUC),
+and the split between the training path (``call``: full, biased logits) and the
+debiased path (``debiased_logits``: reads no bias feature at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import tensorflow_recommenders as tfrs
+
+from tfrs_debias.backend import keras, tf
+from tfrs_debias.layers.feature_embedding import FeatureEmbedding
+from tfrs_debias.layers.mlp import MLP
+from tfrs_debias.layers.mmoe import MMoE
+from tfrs_debias.models.config import EstimatorConfig
+from tfrs_debias.schema import ImpressionSchema
+
+Features = Mapping[str, tf.Tensor]
+
+
+class BaseEstimator(tfrs.Model):
+    """Shared machinery; subclasses define ``forward`` (training) and ``debiased_logits``.
+
+    Args:
+      schema: the impression schema (ids, side, bias features; tasks = labels).
+      config: hyper-parameters; tasks default to the schema's labels.
+      vocabularies: id feature -> known ids (from `build_vocabularies`); unseen ids
+        share one embedding. Features without one are bounded or hashed.
+    """
+
+    uses_bias_features = False
+
+    def __init__(
+        self,
+        schema: ImpressionSchema,
+        config: EstimatorConfig | None = None,
+        vocabularies: Mapping[str, Sequence] | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        config = (config or EstimatorConfig()).with_tasks(schema.tasks)
+        self.schema = schema
+        self.config = config
+        self.vocabularies = {k: list(v) for k, v in (vocabularies or {}).items()}
+        self.task_names = tuple(config.tasks)
+        self.num_tasks = len(self.task_names)
+        self.embedding = FeatureEmbedding(
+            schema.relevance_features, config.embedding_dim, self.vocabularies, name="features"
+        )
+        self.ranking_tasks = [
+            tfrs.tasks.Ranking(
+                loss=keras.losses.BinaryCrossentropy(
+                    from_logits=True, reduction=keras.losses.Reduction.NONE
+                ),
+                metrics=[keras.metrics.AUC(from_logits=True, name=f"{t}_auc")],
+                name=f"{t}_task",
+            )
+            for t in self.task_names
+        ]
+        if config.num_experts:
+            self.mmoe = MMoE(self.num_tasks, config.num_experts, config.expert_units, name="mmoe")
+            self.task_heads = [keras.layers.Dense(1, name=f"{t}_head") for t in self.task_names]
+        else:
+            self.relevance_mlp = MLP(config.hidden_units, dropout=config.dropout, name="relevance")
+            self.relevance_head = keras.layers.Dense(self.num_tasks, name="relevance_logits")
+
+    # -- the relevance side (no bias feature is read here) -----------------------------
+    def side_vectors(self, features: Features) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """``(user_vec, item_vec, id_interaction)``: concatenated user-side and item-side
+        embeddings, and the element-wise product of the user-id and item-id embeddings."""
+        emb = self.embedding(features)
+        user = [emb[f.name] for f in self.schema.by_role("user_id", "user_feature")]
+        item = [emb[f.name] for f in self.schema.by_role("item_id", "item_feature")]
+        cross = emb[self.schema.user_id.name] * emb[self.schema.item_id.name]
+        return tf.concat(user, axis=-1), tf.concat(item, axis=-1), cross
+
+    def relevance_logits(self, features: Features, training: bool = False) -> tf.Tensor:
+        """``[batch, num_tasks]`` user x item logits ``r_t(u, i)``."""
+        user, item, cross = self.side_vectors(features)
+        x = tf.concat([user, item, cross], axis=-1)
+        if self.config.num_experts:
+            h = self.mmoe(x)  # [B, T, H]
+            return tf.concat([head(h[:, t]) for t, head in enumerate(self.task_heads)], axis=-1)
+        return self.relevance_head(self.relevance_mlp(x, training=training))
+
+    def debiased_logits(self, features: Features) -> tf.Tensor:
+        """``[batch, num_tasks]`` logits served in production; reads no bias feature."""
+        return self.relevance_logits(features)
+
+    def debiased_probabilities(self, features: Features) -> tf.Tensor:
+        return tf.sigmoid(self.debiased_logits(features))
+
+    def score(self, probabilities: tf.Tensor) -> tf.Tensor:
+        """``[batch]`` value-weighted score ``Σ_t w_t · p_t``."""
+        weights = tf.constant(self.config.value_weights, tf.float32)
+        return tf.linalg.matvec(probabilities, weights)
+
+    # -- training ---------------------------------------------------------------------
+    def forward(self, features: Features, training: bool = False) -> dict[str, tf.Tensor]:
+        """``{"logits": [batch, num_tasks], "aux_loss": scalar, ...}`` on the training path."""
+        return {"logits": self.relevance_logits(features, training), "aux_loss": tf.constant(0.0)}
+
+    def call(self, features: Features, training: bool = False) -> tf.Tensor:
+        """Full (biased) training-path logits ``[batch, num_tasks]``."""
+        return self.forward(features, training)["logits"]
+
+    def labels(self, features: Features) -> tf.Tensor:
+        """``[batch, num_tasks]`` float labels."""
+        return tf.stack([tf.cast(features[t], tf.float32) for t in self.task_names], axis=-1)
+
+    def task_loss(self, labels: tf.Tensor, logits: tf.Tensor, compute_metrics: bool = True):
+        """``Σ_t w_t · mean BCE_t`` (metrics updated when ``compute_metrics``)."""
+        total = tf.constant(0.0)
+        for t, (task, weight) in enumerate(
+            zip(self.ranking_tasks, self.config.task_weights, strict=True)
+        ):
+            per_example = task(
+                labels[:, t : t + 1], logits[:, t : t + 1], compute_metrics=compute_metrics
+            )
+            total += weight * tf.nn.compute_average_loss(per_example)
+        return total
+
+    def compute_loss(self, inputs: Features, training: bool = False) -> tf.Tensor:
+        out = self.forward(inputs, training=training)
+        labels = self.labels(inputs)
+        return (
+            self.task_loss(labels, out["logits"]) + out["aux_loss"] + self.extra_loss(out, labels)
+        )
+
+    def extra_loss(self, outputs: dict[str, tf.Tensor], labels: tf.Tensor) -> tf.Tensor:
+        """Hook for additional losses on the forward outputs (anchoring)."""
+        return tf.constant(0.0)
+
+    def get_config(self) -> dict:
+        return {
+            "schema": self.schema.to_dict(),
+            "config": self.config.to_dict(),
+            "vocabularies": self.vocabularies,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> BaseEstimator:
+        return cls(
+            ImpressionSchema.from_dict(config["schema"]),
+            EstimatorConfig.from_dict(config["config"]),
+            config.get("vocabularies"),
+        )

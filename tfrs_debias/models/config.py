@@ -1,0 +1,126 @@
+"""`EstimatorConfig`: every hyper-parameter of the estimators, as a frozen dataclass that
+round-trips through JSON (``tfrs-debias train --config``, keras-tuner's best config)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+MODEL_NAMES = ("multi_task", "position_debiased", "factorized", "anchored_factorized")
+COMBINES = ("multiply", "add")
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimatorConfig:
+    """Hyper-parameters; fields that a model does not use are ignored by it.
+
+    Attributes:
+      model: one of `MODEL_NAMES`.
+      tasks: label names, the order of the logits. Defaults to the schema's tasks.
+      task_weights: loss weight per task. Defaults to 1 each.
+      value_weights: weight per task of the served ``score = Σ_t w_t · p_t``.
+        Defaults to 1 each.
+      embedding_dim: id and side-feature embedding width.
+      hidden_units: the relevance (user x item) tower's hidden widths.
+      num_experts: MMoE mixture width E; 0 means one shared tower.
+      expert_units: hidden widths of each MMoE expert.
+      dropout: dropout in the relevance tower.
+      min_id_count: ids seen fewer times in training share the unknown embedding.
+      bias_embedding_dim / bias_hidden_units: the shallow bias tower.
+      bias_combine: ``"multiply"`` (PAL: ``p = σ(s)·σ(r)``, the position-based click
+        model) or ``"add"`` (YouTube: ``logit = r + s``).
+      bias_feature_dropout: probability of dropping each bias feature (training).
+      observation_dropout: probability of switching the bias logit off (training).
+      gradient_reversal: strength α of the adversary's reversed gradient; 0 = off.
+      adversary_weight: weight of the adversary's loss.
+      gate_units: hidden widths of the mixture-of-logits gate (factorized models).
+      component_units: hidden widths of the user-only and item-only towers.
+      anchor_weights: BCE weights on the user-only, item-only and bias components
+        (anchored factorized).
+      item_marginal_alpha: fraction α of the item-only marginal served with the
+        interaction component (factorized models).
+    """
+
+    model: str = "position_debiased"
+    tasks: tuple[str, ...] = ()
+    task_weights: tuple[float, ...] = ()
+    value_weights: tuple[float, ...] = ()
+    embedding_dim: int = 32
+    hidden_units: tuple[int, ...] = (256, 64)
+    num_experts: int = 0
+    expert_units: tuple[int, ...] = (64,)
+    dropout: float = 0.0
+    min_id_count: int = 1
+    bias_embedding_dim: int = 8
+    bias_hidden_units: tuple[int, ...] = (32,)
+    bias_combine: str = "multiply"
+    bias_feature_dropout: float = 0.1
+    observation_dropout: float = 0.0
+    gradient_reversal: float = 0.0
+    adversary_weight: float = 1.0
+    gate_units: tuple[int, ...] = (16,)
+    component_units: tuple[int, ...] = (64,)
+    anchor_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    item_marginal_alpha: float = 0.0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+        problems = []
+        if self.model not in MODEL_NAMES:
+            problems.append(f"model {self.model!r} is not one of {MODEL_NAMES}")
+        if self.bias_combine not in COMBINES:
+            problems.append(f"bias_combine {self.bias_combine!r} is not one of {COMBINES}")
+        for name in ("bias_feature_dropout", "observation_dropout", "dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                problems.append(f"{name} must be in [0, 1)")
+        if self.tasks:
+            for name in ("task_weights", "value_weights"):
+                value = getattr(self, name)
+                if value and len(value) != len(self.tasks):
+                    problems.append(f"{name} needs one value per task {self.tasks}")
+        if len(self.anchor_weights) != 3:
+            problems.append("anchor_weights needs 3 values (user, item, bias)")
+        if self.embedding_dim < 1 or not self.hidden_units:
+            problems.append("embedding_dim and hidden_units must be positive")
+        if self.gradient_reversal < 0 or self.item_marginal_alpha < 0:
+            problems.append("gradient_reversal and item_marginal_alpha must be >= 0")
+        if problems:
+            raise ValueError("bad estimator config: " + "; ".join(problems))
+
+    def with_tasks(self, tasks: tuple[str, ...]) -> EstimatorConfig:
+        """Fills in tasks (and default weights) from the schema when not given."""
+        if self.tasks and tuple(self.tasks) != tuple(tasks):
+            raise ValueError(f"config tasks {self.tasks} differ from the data's tasks {tasks}")
+        return dataclasses.replace(
+            self,
+            tasks=tuple(tasks),
+            task_weights=self.task_weights or (1.0,) * len(tasks),
+            value_weights=self.value_weights or (1.0,) * len(tasks),
+        )
+
+    def replace(self, **changes: Any) -> EstimatorConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EstimatorConfig:
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown estimator config keys {sorted(unknown)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> EstimatorConfig:
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,103 @@
+"""`PositionDebiasedEstimator`: relevance tower + shallow bias tower; serves relevance only.
+
+Two ways to combine (``config.bias_combine``):
+
+* ``"multiply"`` (PAL, Guo et al. RecSys 2019): ``p(click) = σ(s_t(b)) · σ(r_t(u, i))``
+  — exactly the position-based click model ``P(seen | position, device) · P(rel)``;
+* ``"add"`` (YouTube Watch Next, Zhao et al. RecSys 2019): ``logit = r_t + s_t``.
+
+Regularisers that keep the bias tower from absorbing relevance (position is
+confounded with relevance because the logging policy ranked by it; arXiv 2212.13937):
+bias-feature dropout, observation dropout and gradient reversal from an adversary that
+predicts the relevance probabilities from the bias tower's hidden layer.
+"""
+
+from __future__ import annotations
+
+import math
+
+from tfrs_debias.backend import keras, tf
+from tfrs_debias.layers.bias_tower import BiasTower
+from tfrs_debias.layers.gradient_reversal import GradientReversal
+from tfrs_debias.models.base import BaseEstimator, Features
+
+
+def log1mexp(x: tf.Tensor) -> tf.Tensor:
+    """``log(1 - exp(x))`` for ``x < 0``, computed stably."""
+    x = tf.minimum(x, -1e-7)
+    return tf.where(x > -math.log(2.0), tf.math.log(-tf.math.expm1(x)), tf.math.log1p(-tf.exp(x)))
+
+
+def combine_logits(relevance: tf.Tensor, bias: tf.Tensor, keep: tf.Tensor, mode: str) -> tf.Tensor:
+    """Click logits from relevance and bias logits; ``keep`` (0/1) switches bias off.
+
+    ``add``: ``r + keep · s``. ``multiply``: the logit of ``σ(r) · σ(s)^keep``.
+    """
+    if mode == "add":
+        return relevance + keep * bias
+    log_p = tf.math.log_sigmoid(relevance) + keep * tf.math.log_sigmoid(bias)
+    return log_p - log1mexp(log_p)
+
+
+class PositionDebiasedEstimator(BaseEstimator):
+    """Training: ``combine(r_t(u, i), s_t(position, device, ...))``. Serving: ``r_t`` only.
+
+    Without bias features in the schema the bias part is absent and the model is the
+    multi-task model.
+    """
+
+    uses_bias_features = True
+
+    def __init__(self, schema, config=None, vocabularies=None, **kwargs):
+        super().__init__(schema, config, vocabularies, **kwargs)
+        c = self.config
+        self.bias_tower = None
+        self.adversary = None
+        if schema.bias_features:
+            self.bias_tower = BiasTower(
+                schema.bias_features,
+                self.num_tasks,
+                c.bias_embedding_dim,
+                c.bias_hidden_units,
+                c.bias_feature_dropout,
+                c.observation_dropout,
+                name="bias_tower",
+            )
+            if c.gradient_reversal > 0:
+                self.reversal = GradientReversal(c.gradient_reversal, name="reversal")
+                self.adversary = keras.layers.Dense(self.num_tasks, name="adversary")
+
+    def bias_logits(self, features: Features, training: bool = False) -> tf.Tensor:
+        """``[batch, num_tasks]`` bias logits ``s_t(b)`` (training path and analysis only)."""
+        return self.bias_tower(features, training=training)
+
+    def bias_outputs(self, features: Features, relevance: tf.Tensor, training: bool):
+        """``(s, keep_mask, adversary_loss)`` for one batch."""
+        if self.bias_tower is None:
+            zeros = tf.zeros_like(relevance)
+            return zeros, tf.zeros_like(relevance[:, :1]), tf.constant(0.0)
+        hidden = self.bias_tower.representation(features, training=training)
+        s = self.bias_tower.head(hidden)
+        keep = self.bias_tower.observation_mask(tf.shape(relevance)[0], training)
+        adv_loss = tf.constant(0.0)
+        if self.adversary is not None:
+            # Bounded target (probabilities): the reversed gradient cannot blow it up.
+            guess = tf.sigmoid(self.adversary(self.reversal(hidden)))
+            target = tf.stop_gradient(tf.sigmoid(relevance))
+            err = tf.reduce_mean(tf.square(guess - target), axis=-1)
+            adv_loss = self.config.adversary_weight * tf.nn.compute_average_loss(err)
+        return s, keep, adv_loss
+
+    def forward(self, features: Features, training: bool = False) -> dict[str, tf.Tensor]:
+        r = self.relevance_logits(features, training)
+        s, keep, adv_loss = self.bias_outputs(features, r, training)
+        logits = combine_logits(r, s, keep, self.config.bias_combine)
+        return {"logits": logits, "aux_loss": adv_loss, "relevance": r, "bias": s}
+
+    def relative_examination(self, features: Features, reference: Features) -> tf.Tensor:
+        """``[batch, num_tasks]`` examination of ``features`` relative to ``reference``:
+        ``σ(s)/σ(s_ref)`` (multiply) or ``exp(s - s_ref)`` (add, exact for small CTRs)."""
+        s, s_ref = self.bias_logits(features), self.bias_logits(reference)
+        if self.config.bias_combine == "multiply":
+            return tf.exp(tf.math.log_sigmoid(s) - tf.math.log_sigmoid(s_ref))
+        return tf.exp(s - s_ref)
