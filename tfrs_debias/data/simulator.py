@@ -15,8 +15,8 @@ The model (``DESIGN.md`` §3):
   ``click ~ Bernoulli(e · σ(logit(rel_click) + conformity · pop_i))`` (``pop_i`` the
   standardised log exposure: clicks inflated for popular items beyond relevance),
   ``like ~ Bernoulli(rel_like / rel_click)`` given a click;
-* the oracle twin of train/valid: the same slates, labels drawn with the slate's
-  mean examination at every position.
+* the oracle twin of train/valid: the same slates, labels drawn with one examination
+  per slate (its relevance-weighted mean), the same expected clicks per slate.
 """
 
 from __future__ import annotations

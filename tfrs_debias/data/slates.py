@@ -76,10 +76,17 @@ def draw_labels(
     """Biased labels and their oracle twin for slates ``[batch, L]``.
 
     ``click ~ Bernoulli(e · f)``, ``like ~ Bernoulli(like_if_clicked)`` given a click.
-    The oracle twin draws ``click`` with the slate's mean examination at every
-    position: the same expected click volume, no position effect.
+    The oracle twin draws ``click`` with one examination for the whole slate, its
+    mean weighted by ``f``: ``ē = Σ_p e_p f_p / Σ_p f_p``, so each slate's expected
+    clicks are exactly those of the logs (``Σ_p ē f_p = Σ_p e_p f_p``) with no position
+    effect. (The plain mean would lose clicks, because the logging policy puts the
+    relevant items where examination is high.)
     """
-    oracle_exam = np.broadcast_to(examination.mean(axis=1, keepdims=True), examination.shape)
+    weighted = (examination * click_if_examined).sum(axis=1, keepdims=True)
+    oracle_exam = np.broadcast_to(
+        weighted / np.maximum(click_if_examined.sum(axis=1, keepdims=True), 1e-12),
+        examination.shape,
+    )
     out = {}
     for prefix, exam in (("", examination), ("oracle_", oracle_exam)):
         click = rng.random(examination.shape) < exam * click_if_examined

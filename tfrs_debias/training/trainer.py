@@ -29,7 +29,7 @@ import numpy as np
 from tfrs_debias.backend import keras, tf
 from tfrs_debias.data.files import expand_files
 from tfrs_debias.data.reader import make_dataset
-from tfrs_debias.data.validation import InvalidDataError, validate_files
+from tfrs_debias.data.validation import validate_files
 from tfrs_debias.models import BaseEstimator, EstimatorConfig, build_estimator
 from tfrs_debias.schema import ImpressionSchema
 
@@ -224,16 +224,18 @@ def train(
     with strategy.scope():
         model = build_estimator(schema, config, vocabularies)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+        # Built before fit, so BackupAndRestore can restore into existing variables.
+        model(next(iter(make_dataset(train_paths, schema, 8, shuffle=False))))
 
     throughput = ThroughputLogger(batch_size)
     callbacks = [
-        *callbacks,
         keras.callbacks.BackupAndRestore(os.path.join(work_dir, "backup")),
         keras.callbacks.TensorBoard(os.path.join(work_dir, "logs"), update_freq="epoch"),
         keras.callbacks.ModelCheckpoint(
             os.path.join(work_dir, "checkpoints", "epoch-{epoch:02d}"), save_weights_only=True
         ),
         throughput,
+        *callbacks,
     ]
     if valid_ds is not None and early_stopping_patience > 0:
         callbacks.append(
