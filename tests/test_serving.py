@@ -1,0 +1,385 @@
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrs_debias.cli import main
+from tfrs_debias.data import make_dataset
+from tfrs_debias.models import EstimatorConfig
+from tfrs_debias.schema import ImpressionSchema
+from tfrs_debias.serving import TopItemSelector, export_saved_model, make_server
+from tfrs_debias.training import train
+
+SMALL = dict(
+    embedding_dim=8,
+    hidden_units=(16,),
+    component_units=(8,),
+    gate_units=(4,),
+    value_weights=(1.0, 3.0),
+    item_marginal_alpha=0.2,
+)
+
+
+@pytest.fixture(scope="module")
+def exported(small_sim_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serving")
+    schema = ImpressionSchema.load(os.path.join(small_sim_dir, "schema.json"))
+    result = train(
+        f"{small_sim_dir}/train-*",
+        str(tmp / "run"),
+        EstimatorConfig(model="factorized", **SMALL),
+        schema,
+        epochs=1,
+        steps_per_epoch=5,
+        verbose=0,
+        validate="none",
+    )
+    base = str(tmp / "saved_models" / "ranker")
+    path = export_saved_model(result.model, base)
+    batch = next(iter(make_dataset(f"{small_sim_dir}/test-*", schema, 64, shuffle=False)))
+    return result.model, base, path, batch, str(tmp / "run")
+
+
+def _relevance(batch, model):
+    return {f.name: batch[f.name] for f in model.schema.relevance_features}
+
+
+def test_layout_versions_and_atomic_writes(exported, monkeypatch):
+    model, base, path, _, _ = exported
+    assert path == os.path.join(base, "1")
+    assert os.path.exists(os.path.join(path, "saved_model.pb"))
+    with pytest.raises(FileExistsError, match="--force"):
+        export_saved_model(model, base, version=1)
+    before = sorted(os.listdir(base))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(tf.saved_model, "save", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_saved_model(model, base, version=1, force=True)
+    assert sorted(os.listdir(base)) == before  # nothing half-written, version 1 intact
+    assert os.path.exists(os.path.join(path, "saved_model.pb"))
+
+
+def test_saved_model_cli_lists_signatures_and_default_has_no_bias(exported):
+    _, _, path, _, _ = exported
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    text = subprocess.run(
+        [cli, "show", "--dir", path, "--all"], capture_output=True, text=True, check=True
+    ).stdout
+    for sig in ("serving_default", "examples", "regress", "biased", "components", "select_top_k"):
+        assert f"signature_def['{sig}']" in text
+    default = text.split("signature_def['serving_default']")[1].split("signature_def[")[0]
+    assert "inputs['user_id']" in default and "inputs['item_genre']" in default
+    assert "position" not in default and "device" not in default
+    regress = text.split("signature_def['regress']")[1].split("signature_def[")[0]
+    assert "Method name is: tensorflow/serving/regress" in regress
+
+
+FRESH = """
+import json, sys
+import tensorflow as tf
+import numpy as np
+loaded = tf.saved_model.load(sys.argv[1])
+inputs = json.loads(open(sys.argv[2]).read())
+out = {}
+for sig, feats in inputs.items():
+    fn = loaded.signatures[sig]
+    specs = fn.structured_input_signature[1]
+    res = fn(**{k: tf.constant(v, specs[k].dtype) for k, v in feats.items()})
+    out[sig] = {k: v.numpy().tolist() for k, v in res.items()}
+assert "tfrs_debias" not in sys.modules
+print(json.dumps(out))
+"""
+
+
+def test_fresh_process_with_only_tensorflow_matches_model(exported, tmp_path):
+    model, _, path, batch, _ = exported
+    rel = {k: v.numpy().tolist() for k, v in _relevance(batch, model).items()}
+    full = {
+        **rel,
+        "position": batch["position"].numpy().tolist(),
+        "device": [d.decode() for d in batch["device"].numpy()],
+    }
+    examples = []
+    for i in range(64):
+        ex = tf.train.Example()
+        for k, v in rel.items():
+            ex.features.feature[k].int64_list.value.append(v[i])
+        examples.append(ex.SerializeToString())
+    inputs_file = tmp_path / "inputs.json"
+    inputs_file.write_text(
+        json.dumps(
+            {
+                "serving_default": rel,
+                "biased": full,
+                "components": full,
+                "select_top_k": {
+                    "user_id": rel["user_id"][0],
+                    "user_segment": rel["user_segment"][0],
+                    "item_id": rel["item_id"],
+                    "item_genre": rel["item_genre"],
+                    "exclude_item_ids": rel["item_id"][:3],
+                    "k": 5,
+                },
+            }
+        )
+    )
+    script = tmp_path / "fresh.py"
+    script.write_text(FRESH)
+    env = {"PATH": os.environ["PATH"], "TF_CPP_MIN_LOG_LEVEL": "3", "TF_USE_LEGACY_KERAS": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(script), path, str(inputs_file)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    probs = tf.sigmoid(model.debiased_logits(_relevance(batch, model))).numpy()
+    np.testing.assert_allclose(out["serving_default"]["click"], probs[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(out["serving_default"]["like"], probs[:, 1], rtol=1e-5)
+    np.testing.assert_allclose(out["serving_default"]["score"], probs @ [1.0, 3.0], rtol=1e-5)
+    biased = tf.sigmoid(model(batch)).numpy()
+    np.testing.assert_allclose(out["biased"]["click"], biased[:, 0], rtol=1e-5)
+    comps = model.components(batch)
+    np.testing.assert_allclose(
+        out["components"]["bias_click"], comps["components"][:, 0, 3].numpy(), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        out["components"]["gate_interaction_like"], comps["gates"][:, 1, 0].numpy(), rtol=1e-5
+    )
+    # select_top_k: same user for all 64 candidates, 3 excluded, best 5 by score
+    user = {
+        "user_id": tf.fill([64], batch["user_id"][0]),
+        "user_segment": tf.fill([64], batch["user_segment"][0]),
+        "item_id": batch["item_id"],
+        "item_genre": batch["item_genre"],
+    }
+    score = tf.sigmoid(model.debiased_logits(user)).numpy() @ [1.0, 3.0]
+    items = batch["item_id"].numpy()
+    score[np.isin(items, items[:3])] = -np.inf
+    top = np.argsort(-score, kind="stable")[:5]
+    assert out["select_top_k"]["item_ids"] == items[top].tolist()
+    np.testing.assert_allclose(out["select_top_k"]["scores"], score[top], rtol=1e-5)
+
+
+def test_examples_and_regress_signatures(exported):
+    model, _, path, batch, _ = exported
+    loaded = tf.saved_model.load(path)
+    rel = _relevance(batch, model)
+    serialized = []
+    for i in range(64):
+        ex = tf.train.Example()
+        for k, v in rel.items():
+            ex.features.feature[k].int64_list.value.append(int(v[i]))
+        ex.features.feature["position"].int64_list.value.append(9)  # ignored
+        serialized.append(ex.SerializeToString())
+    by_examples = loaded.signatures["examples"](examples=tf.constant(serialized))
+    default = loaded.signatures["serving_default"](**rel)
+    np.testing.assert_allclose(by_examples["score"], default["score"], rtol=1e-6)
+    regress = loaded.signatures["regress"](inputs=tf.constant(serialized))
+    np.testing.assert_allclose(regress["outputs"], default["score"], rtol=1e-6)
+
+
+def test_selector_from_model_and_saved_model_agree(exported):
+    model, base, _, batch, _ = exported
+    user = {"user_id": int(batch["user_id"][0]), "user_segment": int(batch["user_segment"][0])}
+    cands = {
+        "item_id": batch["item_id"].numpy().tolist(),
+        "item_genre": batch["item_genre"].numpy().tolist(),
+    }
+    a = TopItemSelector.from_estimator(model).select(user, cands, k=5, exclude=cands["item_id"][:2])
+    b = TopItemSelector.from_saved_model(base).select(
+        user, cands, k=5, exclude=cands["item_id"][:2]
+    )
+    assert [p.item_id for p in a] == [p.item_id for p in b]
+    assert not {p.item_id for p in a} & set(cands["item_id"][:2])
+    for p in b:  # score = Σ_t w_t · p_t with the export's weights (1, 3)
+        assert p.score == pytest.approx(
+            p.probabilities["click"] + 3 * p.probabilities["like"], rel=1e-5
+        )
+    only_click = TopItemSelector.from_saved_model(base).select(
+        user, cands, k=64, value_weights={"click": 1.0}
+    )
+    scores = [p.score for p in only_click]
+    assert scores == sorted(scores, reverse=True)
+    assert all(p.score == pytest.approx(p.probabilities["click"]) for p in only_click)
+    with pytest.raises(ValueError, match="candidate feature 'item_genre' is missing"):
+        TopItemSelector.from_saved_model(base).select(user, [1, 2, 3])
+
+
+def test_export_and_select_cli(exported, tmp_path, capsys):
+    _, _, _, batch, run = exported
+    base = str(tmp_path / "cli_models" / "r")
+    assert main(["export", "--run", run, "--out", base, "--value-weights", "click=2"]) == 0
+    assert main(["export", "--run", run, "--out", base, "--version", "1"]) == 2
+    assert "--force" in capsys.readouterr().err
+    meta = json.loads(Path(base, "1", "assets.extra", "tfrs_debias.json").read_text())
+    assert meta["value_weights"] == [2.0, 0.0]
+    cands = tmp_path / "cands.csv"
+    cands.write_text(
+        "item_id,item_genre\n"
+        + "".join(
+            f"{i},{g}\n"
+            for i, g in zip(
+                batch["item_id"].numpy()[:20], batch["item_genre"].numpy()[:20], strict=True
+            )
+        )
+    )
+    assert (
+        main(
+            [
+                "select",
+                "--model",
+                base,
+                "--user",
+                "3",
+                "--user-feature",
+                "user_segment=1",
+                "--candidates",
+                str(cands),
+                "--k",
+                "4",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    picks = json.loads(capsys.readouterr().out)
+    assert len(picks) == 4 and picks[0]["score"] == pytest.approx(2 * picks[0]["click"], rel=1e-5)
+
+
+def _request(url, body=None, raw=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@pytest.fixture(scope="module")
+def server(exported, tmp_path_factory):
+    model, _, _, _, _ = exported
+    base = str(tmp_path_factory.mktemp("rest") / "models" / "ranker")
+    export_saved_model(model, base)
+    httpd = make_server(base, port=0, max_body_bytes=200_000)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1/models/ranker", base
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_rest_api_like_tf_serving(server, exported):
+    url, _ = server
+    model, _, _, batch, _ = exported
+    rel = {k: v.numpy().tolist()[:3] for k, v in _relevance(batch, model).items()}
+    assert _request(url) == (
+        200,
+        {
+            "model_version_status": [
+                {
+                    "version": "1",
+                    "state": "AVAILABLE",
+                    "status": {"error_code": "OK", "error_message": ""},
+                }
+            ]
+        },
+    )
+    status, meta = _request(url + "/metadata")
+    sigs = meta["metadata"]["signature_def"]["signature_def"]
+    assert status == 200 and set(sigs["serving_default"]["inputs"]) == set(rel)
+    assert sigs["serving_default"]["inputs"]["user_id"]["dtype"] == "DT_INT64"
+    assert sigs["regress"]["method_name"] == "tensorflow/serving/regress"
+    probs = tf.sigmoid(model.debiased_logits({k: tf.constant(v) for k, v in rel.items()})).numpy()
+    instances = [{k: v[i] for k, v in rel.items()} for i in range(3)]
+    status, rows = _request(url + ":predict", {"instances": instances})
+    assert status == 200 and len(rows["predictions"]) == 3
+    np.testing.assert_allclose([r["click"] for r in rows["predictions"]], probs[:, 0], rtol=1e-5)
+    status, cols = _request(
+        url + "/versions/1:predict", {"inputs": rel, "signature_name": "serving_default"}
+    )
+    np.testing.assert_allclose(cols["outputs"]["score"], probs @ [1.0, 3.0], rtol=1e-5)
+    status, top = _request(
+        url + ":predict",
+        {
+            "signature_name": "select_top_k",
+            "inputs": {
+                "user_id": rel["user_id"][0],
+                "user_segment": 1,
+                "item_id": rel["item_id"],
+                "item_genre": rel["item_genre"],
+                "exclude_item_ids": [],
+                "k": 2,
+            },
+        },
+    )
+    assert status == 200 and len(top["outputs"]["item_ids"]) == 2
+
+
+@pytest.mark.parametrize(
+    "path, body, raw, code, message",
+    [
+        (":predict", None, b"{not json", 400, "JSON Parse error"),
+        (":predict", {"instances": [{"user_id": 1}]}, None, 400, "missing input"),
+        (
+            ":predict",
+            {"inputs": {"user_id": ["a"], "item_id": [1], "user_segment": [1], "item_genre": [1]}},
+            None,
+            400,
+            "input 'user_id'",
+        ),
+        (
+            ":predict",
+            {"inputs": {"user_id": [1.5], "item_id": [1], "user_segment": [1], "item_genre": [1]}},
+            None,
+            400,
+            "expected integers",
+        ),
+        (
+            ":predict",
+            {"signature_name": "nope", "instances": [1]},
+            None,
+            400,
+            'signature name: "nope" not found',
+        ),
+        (":predict", {"instances": [], "inputs": {}}, None, 400, "exactly one"),
+        ("/versions/7:predict", {"instances": [1]}, None, 404, "Specific(ranker, 7)"),
+        (":predict", None, b"x" * 300_000, 413, "exceeds the limit"),
+    ],
+)
+def test_bad_requests_get_tf_serving_errors_and_server_keeps_serving(
+    server, path, body, raw, code, message
+):
+    url, _ = server
+    status, payload = _request(url + path, body, raw)
+    assert status == code and message in payload["error"]
+    assert _request(url)[0] == 200
+    assert _request(url.replace("ranker", "other"))[0] == 404
+
+
+def test_new_version_is_picked_up_without_restart(server, exported):
+    # Last test of the module: it adds version 2 to the shared server's model base.
+    url, base = server
+    model, _, _, batch, _ = exported
+    rel = {k: v.numpy().tolist()[:2] for k, v in _relevance(batch, model).items()}
+    before = _request(url + ":predict", {"inputs": rel})[1]["outputs"]["score"]
+    export_saved_model(model, base, value_weights=[0.0, 10.0])
+    assert _request(url)[1]["model_version_status"][0]["version"] == "2"
+    after = _request(url + ":predict", {"inputs": rel})[1]["outputs"]
+    np.testing.assert_allclose(after["score"], np.asarray(after["like"]) * 10, rtol=1e-5)
+    assert after["score"] != before
+    assert _request(url + "/versions/1:predict", {"inputs": rel})[1]["outputs"]["score"] == before

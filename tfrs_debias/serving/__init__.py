@@ -1,0 +1,22 @@
+"""Serving: SavedModel export (TF Serving layout), top-item selection, a REST server."""
+
+from tfrs_debias.serving.export import (
+    export_saved_model,
+    list_versions,
+    load_metadata,
+    resolve_version_dir,
+)
+from tfrs_debias.serving.rest_server import ModelServer, make_server
+from tfrs_debias.serving.top_item_selector import Selection, TopItemSelector, read_candidates
+
+__all__ = [
+    "ModelServer",
+    "Selection",
+    "TopItemSelector",
+    "export_saved_model",
+    "list_versions",
+    "load_metadata",
+    "make_server",
+    "read_candidates",
+    "resolve_version_dir",
+]

@@ -1,0 +1,240 @@
+"""`export_saved_model`: a trained estimator as a SavedModel in TF Serving's layout.
+
+``saved_models/NAME/<version>/`` (integer versions; the next one by default) is written
+to a temporary folder and renamed into place, so a reader never sees a half-written
+version. Signatures (``saved_model_cli show --dir DIR --all`` lists them):
+
+``serving_default``
+    ids and side features only — no position, no device, no bias feature — to
+    ``{task}: [batch]`` debiased probabilities and ``score: [batch]``, the
+    value-weighted ``Σ_t w_t · p_t``. Runs only the debiased towers.
+``examples``
+    ``examples: [batch]`` serialized ``tf.Example`` (only the relevance features
+    are read) to the same outputs.
+``regress``
+    TF Serving's Regress API convention (method ``tensorflow/serving/regress``):
+    ``inputs: [batch]`` serialized ``tf.Example`` -> ``outputs: [batch]`` score.
+``biased``
+    relevance and bias features to ``{task}: [batch]`` full click probabilities
+    (the training path: for calibration and analysis, never for ranking).
+``components`` (factorized models)
+    relevance and bias features to ``{component}_{task}: [batch]`` component logits
+    and ``gate_{component}_{task}: [batch]`` gate weights.
+``select_top_k``
+    one user's features (scalars), candidate item features ``[num_candidates]``,
+    ``exclude_item_ids: [num_excluded]`` and ``k`` -> ``item_ids: [k]``,
+    ``scores: [k]`` and ``{task}: [k]`` probabilities, best first.
+
+``assets.extra/tfrs_debias.json`` records the schema, config and value weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+
+from tensorflow.core.protobuf import saved_model_pb2
+
+from tfrs_debias.backend import tf
+from tfrs_debias.models import BaseEstimator, FactorizedEstimator
+from tfrs_debias.models.factorized import COMPONENTS
+
+REGRESS_METHOD = "tensorflow/serving/regress"
+METADATA_FILE = os.path.join("assets.extra", "tfrs_debias.json")
+
+
+class ServingModule(tf.Module):
+    """Holds the estimator and the serving functions; only what the signatures need
+    is traced, so ``serving_default`` has no path to the bias towers."""
+
+    def __init__(self, model: BaseEstimator, value_weights: Sequence[float]):
+        super().__init__(name="tfrs_debias_serving")
+        self.model = model
+        self.schema = model.schema
+        self.tasks = tuple(model.task_names)
+        self.value_weights = tf.constant(list(value_weights), tf.float32)
+
+    def _outputs(self, probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
+        out = {t: probabilities[:, i] for i, t in enumerate(self.tasks)}
+        out["score"] = tf.linalg.matvec(probabilities, self.value_weights)
+        return out
+
+    def debiased(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        feats = {f.name: features[f.name] for f in self.schema.relevance_features}
+        return self._outputs(tf.sigmoid(self.model.debiased_logits(feats)))
+
+    def parse_relevance(self, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        spec = {
+            f.name: tf.io.FixedLenFeature([], f.tf_dtype) for f in self.schema.relevance_features
+        }
+        return tf.io.parse_example(serialized, spec)
+
+    def biased(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        probs = tf.sigmoid(self.model(features, training=False))
+        return {t: probs[:, i] for i, t in enumerate(self.tasks)}
+
+    def components(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        out = self.model.components(features, training=False)
+        result = {}
+        for k, comp in enumerate(COMPONENTS):
+            for i, t in enumerate(self.tasks):
+                result[f"{comp}_{t}"] = out["components"][:, i, k]
+                result[f"gate_{comp}_{t}"] = out["gates"][:, i, k]
+        return result
+
+    def select_top_k(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        item_name = self.schema.item_id.name
+        num = tf.shape(features[item_name])[0]
+        feats = {}
+        for f in self.schema.relevance_features:
+            value = features[f.name]
+            feats[f.name] = (
+                tf.fill([num], value) if f.role in ("user_id", "user_feature") else value
+            )
+        out = self.debiased(feats)
+        excluded = tf.reduce_any(
+            tf.equal(feats[item_name][:, None], features["exclude_item_ids"][None, :]), axis=1
+        )
+        scores = tf.where(excluded, tf.fill([num], float("-inf")), out["score"])
+        k = tf.minimum(features["k"], num - tf.reduce_sum(tf.cast(excluded, tf.int32)))
+        top = tf.math.top_k(scores, k=tf.maximum(k, 0))
+        result = {"item_ids": tf.gather(feats[item_name], top.indices), "scores": top.values}
+        for t in self.tasks:
+            result[t] = tf.gather(out[t], top.indices)
+        return result
+
+
+def _signatures(module: ServingModule) -> dict[str, tf.types.experimental.ConcreteFunction]:
+    schema = module.schema
+    relevance = schema.serving_specs(include_bias=False)
+    full = schema.serving_specs(include_bias=True)
+    sigs = {
+        "serving_default": tf.function(lambda **f: module.debiased(f)).get_concrete_function(
+            **relevance
+        ),
+        "examples": tf.function(
+            lambda examples: module.debiased(module.parse_relevance(examples))
+        ).get_concrete_function(tf.TensorSpec([None], tf.string, name="examples")),
+        "regress": tf.function(
+            lambda inputs: {"outputs": module.debiased(module.parse_relevance(inputs))["score"]}
+        ).get_concrete_function(tf.TensorSpec([None], tf.string, name="inputs")),
+        "biased": tf.function(lambda **f: module.biased(f)).get_concrete_function(**full),
+    }
+    if isinstance(module.model, FactorizedEstimator):
+        sigs["components"] = tf.function(lambda **f: module.components(f)).get_concrete_function(
+            **full
+        )
+    select_specs = {}
+    for f in schema.relevance_features:
+        shape = [] if f.role in ("user_id", "user_feature") else [None]
+        select_specs[f.name] = tf.TensorSpec(shape, f.tf_dtype, name=f.name)
+    select_specs["exclude_item_ids"] = tf.TensorSpec(
+        [None], schema.item_id.tf_dtype, name="exclude_item_ids"
+    )
+    select_specs["k"] = tf.TensorSpec([], tf.int32, name="k")
+    sigs["select_top_k"] = tf.function(lambda **f: module.select_top_k(f)).get_concrete_function(
+        **select_specs
+    )
+    return sigs
+
+
+def next_version(base_dir: str) -> int:
+    """1 + the largest integer version folder under ``base_dir`` (1 if none)."""
+    versions = list_versions(base_dir)
+    return (max(versions) + 1) if versions else 1
+
+
+def list_versions(base_dir: str) -> list[int]:
+    if not os.path.isdir(base_dir):
+        return []
+    return sorted(
+        int(d)
+        for d in os.listdir(base_dir)
+        if d.isdigit() and os.path.isdir(os.path.join(base_dir, d))
+    )
+
+
+def _mark_regress(saved_model_dir: str) -> None:
+    """TF2 saves every signature as a Predict one; TF Serving's Regress API needs the
+    ``regress`` signature's method name set to ``tensorflow/serving/regress``."""
+    path = os.path.join(saved_model_dir, "saved_model.pb")
+    proto = saved_model_pb2.SavedModel()
+    with open(path, "rb") as fh:
+        proto.ParseFromString(fh.read())
+    for meta_graph in proto.meta_graphs:
+        if "regress" in meta_graph.signature_def:
+            meta_graph.signature_def["regress"].method_name = REGRESS_METHOD
+    with open(path, "wb") as fh:
+        fh.write(proto.SerializeToString())
+
+
+def export_saved_model(
+    model: BaseEstimator,
+    base_dir: str,
+    version: int | None = None,
+    value_weights: Sequence[float] | None = None,
+    force: bool = False,
+) -> str:
+    """Exports ``model`` to ``base_dir/<version>/``; returns that path.
+
+    Args:
+      model: a trained estimator.
+      base_dir: ``saved_models/NAME``.
+      version: integer version. Defaults to the next free one.
+      value_weights: per-task weights of ``score``. Defaults to the model config's.
+      force: replace an existing version. Defaults to False (an error).
+    """
+    version = next_version(base_dir) if version is None else int(version)
+    if version < 1:
+        raise ValueError(f"version must be a positive integer, got {version}")
+    final = os.path.join(base_dir, str(version))
+    if os.path.exists(final) and not force:
+        raise FileExistsError(f"{final} exists; pass --force to overwrite version {version}")
+    weights = list(value_weights or model.config.value_weights)
+    if len(weights) != len(model.task_names):
+        raise ValueError(f"value_weights needs one weight per task {model.task_names}")
+    module = ServingModule(model, weights)
+    os.makedirs(base_dir, exist_ok=True)
+    tmp = os.path.join(base_dir, f".tmp-{version}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tf.saved_model.save(module, tmp, signatures=_signatures(module))
+        _mark_regress(tmp)
+        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+        meta = {
+            "model": model.config.model,
+            "tasks": list(model.task_names),
+            "value_weights": weights,
+            "schema": model.schema.to_dict(),
+            "config": model.config.to_dict(),
+        }
+        with open(os.path.join(tmp, METADATA_FILE), "w", encoding="utf-8") as fh:
+            json.dump(meta, fh, indent=2)
+        if os.path.exists(final):
+            old = f"{tmp}-old"
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def resolve_version_dir(path: str) -> str:
+    """``saved_models/NAME`` -> its newest version folder; a version folder as is."""
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = list_versions(path)
+    if not versions:
+        raise FileNotFoundError(f"{path}: no SavedModel and no integer version folders")
+    return os.path.join(path, str(versions[-1]))
+
+
+def load_metadata(version_dir: str) -> dict:
+    with open(os.path.join(version_dir, METADATA_FILE), encoding="utf-8") as fh:
+        return json.load(fh)

@@ -1,0 +1,187 @@
+"""`TopItemSelector`: the top-k items for one user, by value-weighted debiased probability.
+
+For one user (id + features) and N candidates: batch the features, run the debiased
+path (never a bias feature), turn each task into a probability, combine with
+``value_weights`` (``Σ_t w_t · p_t`` — probabilities, not raw logits, so tasks with
+different base rates mix on one scale), drop excluded ids (already seen, blocked),
+and return the top k with their scores and per-task probabilities.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from tfrs_debias.backend import tf
+from tfrs_debias.schema import ImpressionSchema
+
+ProbabilityFn = Callable[[dict[str, tf.Tensor]], dict[str, np.ndarray]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """One selected item."""
+
+    item_id: int | str
+    score: float
+    probabilities: dict[str, float]
+
+
+class TopItemSelector:
+    """Selects top items with any debiased scorer.
+
+    Build it with `from_estimator` (an in-memory model), `from_saved_model` (an
+    export, ``saved_models/NAME`` or one version) or directly with a function mapping
+    relevance features to ``{task: probabilities}``.
+
+    Args:
+      probability_fn: relevance features ``{name: [N]}`` -> ``{task: [N]}``.
+      schema: the features the scorer reads.
+      tasks: task names, in order.
+      value_weights: default per-task weights of the score.
+    """
+
+    def __init__(
+        self,
+        probability_fn: ProbabilityFn,
+        schema: ImpressionSchema,
+        tasks: Sequence[str],
+        value_weights: Sequence[float],
+    ):
+        self.probability_fn = probability_fn
+        self.schema = schema
+        self.tasks = tuple(tasks)
+        self.value_weights = dict(zip(self.tasks, value_weights, strict=True))
+
+    @classmethod
+    def from_estimator(cls, model) -> TopItemSelector:
+        def probs(features):
+            p = model.debiased_probabilities(features).numpy()
+            return {t: p[:, i] for i, t in enumerate(model.task_names)}
+
+        return cls(probs, model.schema, model.task_names, model.config.value_weights)
+
+    @classmethod
+    def from_saved_model(cls, path: str) -> TopItemSelector:
+        from tfrs_debias.serving.export import load_metadata, resolve_version_dir
+
+        version_dir = resolve_version_dir(path)
+        meta = load_metadata(version_dir)
+        signature = tf.saved_model.load(version_dir).signatures["serving_default"]
+        tasks = meta["tasks"]
+
+        def probs(features):
+            out = signature(**features)
+            return {t: out[t].numpy() for t in tasks}
+
+        return cls(probs, ImpressionSchema.from_dict(meta["schema"]), tasks, meta["value_weights"])
+
+    def select(
+        self,
+        user: Mapping[str, object],
+        candidates: Mapping[str, Sequence] | Sequence,
+        k: int = 10,
+        exclude: Sequence = (),
+        value_weights: Mapping[str, float] | None = None,
+    ) -> list[Selection]:
+        """Top ``k`` candidates for ``user``, best first.
+
+        Args:
+          user: the user id and user side features, ``{name: value}``.
+          candidates: item ids, or ``{item feature: [N]}`` with the item id and the
+            item side features.
+          k: how many to return (fewer if fewer candidates remain).
+          exclude: item ids never to return.
+          value_weights: per-task weights overriding the defaults (missing tasks: 0).
+        """
+        if not isinstance(candidates, Mapping):
+            candidates = {self.schema.item_id.name: list(candidates)}
+        item_name = self.schema.item_id.name
+        items = np.asarray(candidates[item_name])
+        n = len(items)
+        if n == 0:
+            return []
+        feats = {}
+        for f in self.schema.relevance_features:
+            if f.role in ("user_id", "user_feature"):
+                if f.name not in user:
+                    raise ValueError(f"user feature '{f.name}' is missing")
+                values = np.full(n, user[f.name])
+            else:
+                if f.name not in candidates:
+                    raise ValueError(f"candidate feature '{f.name}' is missing")
+                values = np.asarray(candidates[f.name])
+                if len(values) != n:
+                    raise ValueError(
+                        f"candidate feature '{f.name}' has {len(values)} values, expected {n}"
+                    )
+            feats[f.name] = tf.constant(
+                values.astype(object).astype(bytes) if f.dtype == "string" else values, f.tf_dtype
+            )
+        probs = self.probability_fn(feats)
+        weights = (
+            self.value_weights
+            if value_weights is None
+            else {t: float(value_weights.get(t, 0.0)) for t in self.tasks}
+        )
+        unknown = set(weights) - set(self.tasks)
+        if unknown:
+            raise ValueError(
+                f"value weights for unknown tasks {sorted(unknown)}; tasks are {self.tasks}"
+            )
+        score = sum(w * probs[t] for t, w in weights.items())
+        allowed = (
+            ~np.isin(items, np.asarray(list(exclude), dtype=items.dtype))
+            if len(exclude)
+            else np.ones(n, bool)
+        )
+        order = [i for i in np.argsort(-score, kind="stable") if allowed[i]][:k]
+        return [
+            Selection(
+                item_id=items[i].item() if hasattr(items[i], "item") else items[i],
+                score=float(score[i]),
+                probabilities={t: float(probs[t][i]) for t in self.tasks},
+            )
+            for i in order
+        ]
+
+
+def read_candidates(value: str, schema: ImpressionSchema) -> dict[str, list]:
+    """Candidates from ``"1,2,3"``, a file of one id per line, or a CSV with a header
+    naming the item id and item side features."""
+    item = schema.item_id
+    if not os.path.exists(value):
+        if os.sep in value or value.endswith((".csv", ".txt")):
+            raise FileNotFoundError(f"{value}: candidates file not found")
+        return {
+            item.name: [_cast(v.strip(), item.dtype, value) for v in value.split(",") if v.strip()]
+        }
+    with open(value, encoding="utf-8") as fh:
+        first = fh.readline()
+        fh.seek(0)
+        if item.name in [c.strip() for c in first.split(",")]:
+            reader = csv.DictReader(fh)
+            cols: dict[str, list] = {name: [] for name in reader.fieldnames or []}
+            for line, row in enumerate(reader, start=2):
+                for name, v in row.items():
+                    dtype = schema[name].dtype if name in schema else "string"
+                    cols[name].append(_cast(v, dtype, f"{value}: line {line}"))
+            return cols
+        return {
+            item.name: [
+                _cast(line.strip(), item.dtype, f"{value}: line {i}")
+                for i, line in enumerate(fh, start=1)
+                if line.strip()
+            ]
+        }
+
+
+def _cast(text: str, dtype: str, where: str):
+    try:
+        return int(text) if dtype == "int64" else float(text) if dtype == "float32" else text
+    except ValueError:
+        raise ValueError(f"{where}: {text!r} is not a valid {dtype}") from None
