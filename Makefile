@@ -19,7 +19,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/python pipelines/demo.py
+	$(BIN)/tfrs-debias demo
 
 lint: install
 	$(BIN)/ruff format --check .

@@ -489,6 +489,115 @@ def _serve_parser(sub) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+# -- evaluate -----------------------------------------------------------------------
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import glob
+    import os
+
+    from tfrs_debias.data.truth import GroundTruth
+    from tfrs_debias.evaluation import Evaluator, Scorer, format_table, summary_rows, write_report
+    from tfrs_debias.schema import resolve_schema
+
+    truth = None
+    if os.path.exists(os.path.join(args.data, "truth.npz")):
+        truth = GroundTruth.load(args.data)
+    logs = args.logs or os.path.join(args.data, "test-*")
+    if not glob.glob(logs):
+        logs = None
+    if truth is None and logs is None:
+        raise CommandError(f"{args.data}: neither a truth file nor test logs to evaluate on")
+    data_schema = resolve_schema(args.schema, [os.path.join(args.data, "x")])
+    try:
+        evaluator = Evaluator(
+            truth,
+            ks=tuple(int(k) for k in args.k.split(",")),
+            user_thresholds=tuple(int(v) for v in args.user_buckets.split(",")),
+            item_quantiles=tuple(float(v) for v in args.item_quantiles.split(",")),
+        )
+    except ValueError as err:
+        raise CommandError(f"--k/--user-buckets/--item-quantiles: {err}") from None
+    results = {}
+    for spec in args.model:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = os.path.basename(spec.rstrip("/")), spec
+        print(f"evaluating {name} ({path})", flush=True)
+        results[name] = evaluator.evaluate(Scorer.from_saved_model(path), logs, data_schema)
+    k = max(evaluator.ks)
+    paths = write_report(results, args.out, task=args.task, k=k)
+    rows = summary_rows(results, args.task, k, args.naive, args.oracle)
+    if rows:
+        print(format_table(rows, k))
+    for name, res in results.items():
+        for task, m in (res.get("logged") or {}).get("tasks", {}).items():
+            print(f"{name} {task}: logged AUC {m['auc']:.4f}, log-loss {m['logloss']:.4f}")
+    print(f"report: {paths['report']}; metrics: {paths['metrics']}")
+    return EXIT_OK
+
+
+def _evaluate_parser(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate exported models against ground truth and logs",
+        description="With a truth file: NDCG@k of the debiased serving_default scores against "
+        "true relevance, by user-activity and item-popularity bucket, and the examination "
+        "curve learned by the biased signature vs the true one. On logs: AUC and log-loss of "
+        "the biased signature (SNIPS-weighted served metrics when propensities are logged). "
+        "Writes report.md, metrics.json and PNG plots.",
+    )
+    p.add_argument(
+        "--model",
+        required=True,
+        action="append",
+        help="[NAME=]saved_models/NAME[/VERSION]; repeat to compare models",
+    )
+    p.add_argument("--data", required=True, help="dataset directory (schema.json, truth, logs)")
+    p.add_argument("--out", default="report", help="report directory (default: report)")
+    p.add_argument("--logs", help="glob of logged test data (default: DATA/test-*)")
+    p.add_argument("--schema", help="schema of the logs (default: DATA/schema.json)")
+    p.add_argument("--task", default="click", help="task of the summary table (default click)")
+    p.add_argument("--k", default="5,10", help="NDCG cut-offs (default 5,10)")
+    p.add_argument(
+        "--user-buckets",
+        default="10,100",
+        help="training impressions ending 'new' and starting 'power' (10,100)",
+    )
+    p.add_argument(
+        "--item-quantiles",
+        default="0.5,0.9",
+        help="impression quantiles ending 'tail' and starting 'head' (0.5,0.9)",
+    )
+    p.add_argument("--naive", default="naive", help="model name that is 0%% of the gap")
+    p.add_argument("--oracle", default="oracle", help="model name that is 100%% of the gap")
+    p.set_defaults(func=cmd_evaluate)
+
+
+# -- demo ---------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tfrs_debias.demo import DemoError, run_demo
+
+    try:
+        run_demo(args.out, args.saved_models, args.epochs, small=args.small, quiet=args.quiet)
+    except DemoError as err:
+        raise CommandError(str(err)) from None
+    return EXIT_OK
+
+
+def _demo_parser(sub) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="simulate, train naive/debiased/oracle, evaluate, export, select",
+        description="The whole story on the embedded default data in a few minutes: "
+        "simulate -> validate -> train -> export -> evaluate (report + plots) -> select.",
+    )
+    p.add_argument("--out", default="demo_output", help="data, runs and report (demo_output)")
+    p.add_argument("--saved-models", default="saved_models", help="where exports go")
+    p.add_argument("--epochs", type=int, default=5, help="maximum training epochs (5)")
+    p.add_argument("--small", action="store_true", help="a tiny world (seconds, for trials)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_demo)
+
+
 # -- main ---------------------------------------------------------------------------
 PARSERS: list[Callable] = [
     _simulate_parser,
@@ -498,6 +607,8 @@ PARSERS: list[Callable] = [
     _export_parser,
     _select_parser,
     _serve_parser,
+    _evaluate_parser,
+    _demo_parser,
 ]
 
 

@@ -207,6 +207,7 @@ def export_saved_model(
             "model": model.config.model,
             "tasks": list(model.task_names),
             "value_weights": weights,
+            "has_bias_part": getattr(model, "bias_tower", None) is not None,
             "schema": model.schema.to_dict(),
             "config": model.config.to_dict(),
         }

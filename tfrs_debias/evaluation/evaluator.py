@@ -1,0 +1,276 @@
+"""`Evaluator`: how well a model's served scores rank by true relevance, and what its
+bias part learned, from an export (SavedModel) or an in-memory estimator.
+
+On logged data: per-task AUC and log-loss of the full (``biased``) probabilities, and
+when the logs carry a ``propensity``, self-normalised inverse-propensity (SNIPS)
+weighted AUC and log-loss of the served (debiased) probabilities.
+
+With a truth file: NDCG@k of the served scores against true relevance on the truth's
+held-out candidates, overall and by user-activity bucket (new / casual / power, by
+training impressions) and item-popularity bucket (head / torso / tail: candidates are
+re-ranked within the bucket); and the examination curve the ``biased`` path learned
+per device, relative to position 0, against the true one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from tfrs_debias.backend import keras, tf
+from tfrs_debias.data.reader import make_dataset
+from tfrs_debias.data.truth import GroundTruth
+from tfrs_debias.metrics.ground_truth import candidate_features
+from tfrs_debias.metrics.ranking import ndcg_at_k
+from tfrs_debias.schema import ImpressionSchema
+
+USER_BUCKETS = ("new", "casual", "power")
+ITEM_BUCKETS = ("head", "torso", "tail")
+ProbFn = Callable[[dict[str, tf.Tensor]], np.ndarray]
+
+
+@dataclasses.dataclass
+class Scorer:
+    """A model as two probability functions ``features -> [batch, num_tasks]``."""
+
+    tasks: tuple[str, ...]
+    schema: ImpressionSchema
+    debiased: ProbFn
+    biased: ProbFn | None
+    has_bias_part: bool = True
+
+    @classmethod
+    def from_estimator(cls, model) -> Scorer:
+        return cls(
+            tuple(model.task_names),
+            model.schema,
+            lambda f: tf.sigmoid(model.debiased_logits(f)).numpy(),
+            lambda f: tf.sigmoid(model(f)).numpy(),
+            getattr(model, "bias_tower", None) is not None,
+        )
+
+    @classmethod
+    def from_saved_model(cls, path: str) -> Scorer:
+        from tfrs_debias.serving.export import load_metadata, resolve_version_dir
+
+        version_dir = resolve_version_dir(path)
+        meta = load_metadata(version_dir)
+        loaded = tf.saved_model.load(version_dir)
+        tasks = tuple(meta["tasks"])
+        schema = ImpressionSchema.from_dict(meta["schema"])
+
+        def call(name):
+            fn = loaded.signatures[name]
+            names = set(fn.structured_input_signature[1])
+            return lambda f: np.stack(
+                [fn(**{k: v for k, v in f.items() if k in names})[t].numpy() for t in tasks],
+                axis=-1,
+            )
+
+        return cls(
+            tasks,
+            schema,
+            call("serving_default"),
+            call("biased") if "biased" in loaded.signatures else None,
+            bool(meta.get("has_bias_part", True)),
+        )
+
+
+def user_bucket(train_impressions: np.ndarray, thresholds: Sequence[int] = (10, 100)) -> np.ndarray:
+    """``new`` (<= thresholds[0] training impressions), ``casual``, ``power`` (> thresholds[1])."""
+    low, high = thresholds
+    counts = np.asarray(train_impressions)
+    return np.where(counts <= low, "new", np.where(counts > high, "power", "casual"))
+
+
+def item_bucket(
+    train_impressions: np.ndarray,
+    quantiles: Sequence[float] = (0.5, 0.9),
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """``head`` (at or above the ``quantiles[1]`` quantile of distinct candidate items'
+    training impressions), ``tail`` (at or below ``quantiles[0]``), else ``torso``."""
+    counts = np.asarray(train_impressions)
+    real = counts[mask] if mask is not None else counts.reshape(-1)
+    low, high = np.quantile(real, quantiles) if real.size else (0, 0)
+    return np.where(counts >= max(high, low + 1), "head", np.where(counts <= low, "tail", "torso"))
+
+
+def _batched(fn: ProbFn, feats: dict[str, np.ndarray], batch_size: int = 65536) -> np.ndarray:
+    total = len(next(iter(feats.values())))
+    outs = [
+        fn({k: tf.constant(v[s : s + batch_size]) for k, v in feats.items()})
+        for s in range(0, total, batch_size)
+    ]
+    return np.concatenate(outs)
+
+
+class Evaluator:
+    """Evaluates scorers against one dataset directory (logs, schema, truth).
+
+    Args:
+      truth: the dataset's `GroundTruth` (None for plain logs).
+      ks: NDCG cut-offs. Defaults to (5, 10).
+      user_thresholds: training impressions separating new/casual/power users.
+      item_quantiles: quantiles separating tail/torso/head items.
+    """
+
+    def __init__(
+        self,
+        truth: GroundTruth | None = None,
+        ks: Sequence[int] = (5, 10),
+        user_thresholds: Sequence[int] = (10, 100),
+        item_quantiles: Sequence[float] = (0.5, 0.9),
+    ):
+        self.truth = truth
+        self.ks = tuple(ks)
+        self.user_thresholds = tuple(user_thresholds)
+        self.item_quantiles = tuple(item_quantiles)
+
+    # -- against the truth --------------------------------------------------------
+    def truth_scores(self, scorer: Scorer) -> np.ndarray:
+        """``[N, C, num_tasks]`` served probabilities of the truth's candidates."""
+        feats = candidate_features(self.truth, scorer.schema)
+        probs = _batched(scorer.debiased, feats)
+        return probs.reshape(self.truth.candidates.shape + (len(scorer.tasks),))
+
+    def ranking(self, scorer: Scorer) -> dict[str, Any]:
+        truth = self.truth
+        scores = self.truth_scores(scorer)
+        users = user_bucket(truth.user_train_impressions, self.user_thresholds)
+        items = item_bucket(truth.candidate_train_impressions, self.item_quantiles, truth.mask)
+        out: dict[str, Any] = {
+            "ndcg": {},
+            "ndcg_by_user_bucket": {},
+            "ndcg_by_item_bucket": {},
+            "users_per_bucket": {b: int((users == b).sum()) for b in USER_BUCKETS},
+        }
+        for i, task in enumerate(scorer.tasks):
+            if task not in truth.relevance:
+                continue
+            rel, s = truth.relevance[task], scores[..., i]
+            per_user = {k: ndcg_at_k(s, rel, k, truth.mask) for k in self.ks}
+            out["ndcg"][task] = {f"@{k}": _mean(v) for k, v in per_user.items()}
+            out["ndcg_by_user_bucket"][task] = {
+                b: {f"@{k}": _mean(v[users == b]) for k, v in per_user.items()}
+                for b in USER_BUCKETS
+            }
+            out["ndcg_by_item_bucket"][task] = {
+                b: {
+                    f"@{k}": _mean(ndcg_at_k(s, rel, k, truth.mask & (items == b))) for k in self.ks
+                }
+                for b in ITEM_BUCKETS
+            }
+        top = np.argsort(-scores[..., 0] - np.where(truth.mask, 0, np.inf), axis=1)[:, :10]
+        first = scorer.tasks[0]
+        ideal = np.argsort(-np.nan_to_num(truth.relevance[first], nan=-1), axis=1)[:, :10]
+        out["head_share_top10"] = float(np.mean(np.take_along_axis(items, top, 1) == "head"))
+        out["head_share_top10_truth"] = float(
+            np.mean(np.take_along_axis(items, ideal, 1) == "head")
+        )
+        return out
+
+    def examination(self, scorer: Scorer, max_pairs: int = 2000, seed: int = 0) -> dict | None:
+        """Learned examination per device relative to position 0 (ratio of mean full
+        click probabilities over sampled truth pairs), against the true curve."""
+        truth, schema = self.truth, scorer.schema
+        if scorer.biased is None or not scorer.has_bias_part or truth.examination is None:
+            return None
+        position = next((f for f in schema.bias_features if f.dtype == "int64"), None)
+        device = next((f for f in schema.bias_features if f.dtype == "string"), None)
+        if position is None or device is None:
+            return None
+        feats = candidate_features(truth, schema)
+        valid = np.flatnonzero(truth.mask.reshape(-1))
+        pick = np.random.default_rng(seed).choice(valid, min(max_pairs, valid.size), replace=False)
+        pairs = {k: v[pick] for k, v in feats.items()}
+        num_pos = truth.examination.shape[1]
+        learned = np.zeros(truth.examination.shape)
+        for d, name in enumerate(truth.devices):
+            means = []
+            for p in range(num_pos):
+                f = {
+                    **pairs,
+                    position.name: np.full(pick.size, p, np.int64),
+                    device.name: np.full(pick.size, name.encode(), dtype=object),
+                }
+                means.append(_batched(scorer.biased, f)[:, 0].mean())
+            learned[d] = np.asarray(means) / means[0]
+        true = truth.examination / truth.examination[:, :1]
+        error = np.abs(learned - true) / true
+        return {
+            "devices": list(truth.devices),
+            "learned": learned.tolist(),
+            "true": true.tolist(),
+            "relative_error": error.tolist(),
+            "max_error": float(error.max()),
+            "mean_error": float(error.mean()),
+        }
+
+    # -- on logged data --------------------------------------------------------------
+    def logged(
+        self,
+        scorer: Scorer,
+        files: str | Sequence[str],
+        data_schema: ImpressionSchema,
+        batch_size: int = 16384,
+    ) -> dict[str, Any]:
+        """AUC and log-loss of the full probabilities per task; SNIPS-weighted AUC and
+        log-loss of the served probabilities when the logs carry a propensity."""
+        prop = data_schema.propensity
+        metrics: dict[str, dict] = {}
+        for t in scorer.tasks:
+            metrics[t] = {
+                "auc": keras.metrics.AUC(num_thresholds=2000),
+                "logloss": keras.metrics.BinaryCrossentropy(),
+            }
+            if prop is not None:
+                metrics[t]["snips_auc"] = keras.metrics.AUC(num_thresholds=2000)
+                metrics[t]["snips_logloss"] = keras.metrics.BinaryCrossentropy()
+        weight_sum, rows = 0.0, 0
+        for batch in make_dataset(files, data_schema, batch_size, shuffle=False):
+            full = (scorer.biased or scorer.debiased)(batch)
+            served = scorer.debiased(batch) if prop is not None else None
+            w = 1.0 / batch[prop.name] if prop is not None else None
+            rows += int(full.shape[0])
+            if w is not None:
+                weight_sum += float(tf.reduce_sum(w))
+            for i, t in enumerate(scorer.tasks):
+                y = tf.cast(batch[t], tf.float32)
+                metrics[t]["auc"].update_state(y, full[:, i])
+                metrics[t]["logloss"].update_state(y[:, None], full[:, i : i + 1])
+                if w is not None:
+                    metrics[t]["snips_auc"].update_state(y, served[:, i], sample_weight=w)
+                    metrics[t]["snips_logloss"].update_state(
+                        y[:, None], served[:, i : i + 1], sample_weight=w
+                    )
+        result = {t: {k: float(m.result()) for k, m in ms.items()} for t, ms in metrics.items()}
+        return {
+            "rows": rows,
+            "tasks": result,
+            "ips_weight_mean": weight_sum / max(rows, 1) if prop is not None else None,
+        }
+
+    def evaluate(
+        self,
+        scorer: Scorer,
+        log_files: str | Sequence[str] | None = None,
+        data_schema: ImpressionSchema | None = None,
+    ) -> dict[str, Any]:
+        """Everything that applies: ranking and examination against the truth (if any),
+        metrics on ``log_files`` (if given)."""
+        out: dict[str, Any] = {"tasks": list(scorer.tasks)}
+        if self.truth is not None:
+            out["ranking"] = self.ranking(scorer)
+            out["examination"] = self.examination(scorer)
+        if log_files:
+            out["logged"] = self.logged(scorer, log_files, data_schema or scorer.schema)
+        return out
+
+
+def _mean(values: np.ndarray) -> float | None:
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if values.size else None

@@ -1,0 +1,215 @@
+"""`write_report`: tables (``report.md``), plots (PNG) and ``metrics.json`` for people
+and machines, from `Evaluator.evaluate` results of one or more models."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from tfrs_debias.evaluation.evaluator import ITEM_BUCKETS, USER_BUCKETS
+
+
+def gap_closed(value: float | None, naive: float | None, oracle: float | None) -> float | None:
+    """``(model − naive) / (oracle − naive)``: the share of the naive→oracle gap closed."""
+    if value is None or naive is None or oracle is None or oracle == naive:
+        return None
+    return (value - naive) / (oracle - naive)
+
+
+def summary_rows(
+    results: Mapping[str, dict],
+    task: str = "click",
+    k: int = 10,
+    naive: str | None = "naive",
+    oracle: str | None = "oracle",
+) -> list[dict]:
+    """One row per model: NDCG@k overall and per bucket, exam. error, gap closed, head share."""
+    rows = []
+    key = f"@{k}"
+    base = results.get(naive, {}).get("ranking", {}).get("ndcg", {}).get(task, {}).get(key)
+    top = results.get(oracle, {}).get("ranking", {}).get("ndcg", {}).get(task, {}).get(key)
+    for name, res in results.items():
+        ranking = res.get("ranking") or {}
+        if task not in ranking.get("ndcg", {}):
+            continue
+        exam = res.get("examination") or {}
+        row = {
+            "model": name,
+            "ndcg": ranking["ndcg"][task][key],
+            "gap_closed": gap_closed(ranking["ndcg"][task][key], base, top),
+            "exam_mean_error": exam.get("mean_error"),
+            "exam_max_error": exam.get("max_error"),
+            "head_share_top10": ranking.get("head_share_top10"),
+            "head_share_top10_truth": ranking.get("head_share_top10_truth"),
+        }
+        for b in USER_BUCKETS:
+            row[f"user_{b}"] = ranking["ndcg_by_user_bucket"][task][b][key]
+        for b in ITEM_BUCKETS:
+            row[f"item_{b}"] = ranking["ndcg_by_item_bucket"][task][b][key]
+        rows.append(row)
+    return rows
+
+
+def _fmt(value: Any, pct: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0%}" if pct else f"{value:.4f}"
+
+
+def format_table(rows: list[dict], k: int = 10) -> str:
+    """A markdown table of `summary_rows`."""
+    head = (
+        ["model", f"NDCG@{k}", "gap closed"]
+        + [f"user {b}" for b in USER_BUCKETS]
+        + [f"item {b}" for b in ITEM_BUCKETS]
+        + ["exam. err mean", "exam. err max", "head share top-10"]
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = (
+            [r["model"], _fmt(r["ndcg"]), _fmt(r["gap_closed"], pct=True)]
+            + [_fmt(r[f"user_{b}"]) for b in USER_BUCKETS]
+            + [_fmt(r[f"item_{b}"]) for b in ITEM_BUCKETS]
+            + [
+                _fmt(r["exam_mean_error"], pct=True),
+                _fmt(r["exam_max_error"], pct=True),
+                _fmt(r["head_share_top10"], pct=True),
+            ]
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    if rows and rows[0].get("head_share_top10_truth") is not None:
+        lines.append(
+            f"\nHead items take {rows[0]['head_share_top10_truth']:.0%} of the truth's own top-10."
+        )
+    return "\n".join(lines)
+
+
+def plot_examination(results: Mapping[str, dict], path: str) -> bool:
+    """Learned vs true examination curve per device (one panel per device)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {n: r["examination"] for n, r in results.items() if r.get("examination")}
+    if not curves:
+        return False
+    first = next(iter(curves.values()))
+    devices = first["devices"]
+    fig, axes = plt.subplots(1, len(devices), figsize=(4.2 * len(devices), 3.6), squeeze=False)
+    for d, device in enumerate(devices):
+        ax = axes[0][d]
+        positions = np.arange(len(first["true"][d]))
+        ax.plot(positions, first["true"][d], "k-", lw=2.5, label="true")
+        for name, exam in curves.items():
+            ax.plot(positions, exam["learned"][d], "o--", ms=4, label=name)
+        ax.set_title(f"device: {device}")
+        ax.set_xlabel("position")
+        ax.set_ylabel("examination / examination at position 0")
+        ax.set_ylim(0, 1.15)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_buckets(rows: list[dict], path: str, k: int = 10) -> bool:
+    """NDCG@k per user-activity and item-popularity bucket, one bar per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return False
+    groups = [f"user {b}" for b in USER_BUCKETS] + [f"item {b}" for b in ITEM_BUCKETS]
+    keys = [f"user_{b}" for b in USER_BUCKETS] + [f"item_{b}" for b in ITEM_BUCKETS]
+    width = 0.8 / len(rows)
+    fig, ax = plt.subplots(figsize=(max(7, 1.4 * len(groups)), 3.8))
+    x = np.arange(len(groups))
+    for i, r in enumerate(rows):
+        ax.bar(x + i * width, [r[key] or 0 for key in keys], width, label=r["model"])
+    ax.set_xticks(x + width * (len(rows) - 1) / 2, groups)
+    ax.set_ylabel(f"NDCG@{k} vs true relevance")
+    ax.legend(fontsize=8, ncol=min(4, len(rows)))
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_report(
+    results: Mapping[str, dict],
+    out_dir: str,
+    title: str = "tfrs_debias report",
+    task: str = "click",
+    k: int = 10,
+) -> dict[str, str]:
+    """Writes ``report.md``, ``metrics.json``, ``examination.png`` and ``ndcg_buckets.png``
+    (the plots when there is something to plot); returns their paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    rows = summary_rows(results, task, k)
+    paths = {
+        "metrics": os.path.join(out_dir, "metrics.json"),
+        "report": os.path.join(out_dir, "report.md"),
+    }
+    with open(paths["metrics"], "w", encoding="utf-8") as fh:
+        json.dump({"models": results, "summary": rows}, fh, indent=2)
+    lines = [f"# {title}", ""]
+    if rows:
+        lines += [
+            f"## Served scores vs true relevance ({task}, NDCG@{k})",
+            "",
+            format_table(rows, k),
+            "",
+        ]
+        if plot_buckets(rows, os.path.join(out_dir, "ndcg_buckets.png"), k):
+            paths["buckets_plot"] = os.path.join(out_dir, "ndcg_buckets.png")
+            lines += ["![NDCG per bucket](ndcg_buckets.png)", ""]
+    if plot_examination(results, os.path.join(out_dir, "examination.png")):
+        paths["examination_plot"] = os.path.join(out_dir, "examination.png")
+        lines += [
+            "## Examination curves (learned vs true, relative to position 0)",
+            "",
+            "![examination](examination.png)",
+            "",
+        ]
+        for name, res in results.items():
+            exam = res.get("examination")
+            if exam:
+                lines.append(f"**{name}**: relative error per position")
+                lines.append("")
+                lines.append(
+                    "| device | "
+                    + " | ".join(str(p) for p in range(len(exam["relative_error"][0])))
+                    + " |"
+                )
+                lines.append("|" + "---|" * (len(exam["relative_error"][0]) + 1))
+                for dev, errs in zip(exam["devices"], exam["relative_error"], strict=True):
+                    lines.append(f"| {dev} | " + " | ".join(f"{e:.0%}" for e in errs) + " |")
+                lines.append("")
+    logged = {n: r["logged"] for n, r in results.items() if r.get("logged")}
+    if logged:
+        lines += [
+            "## Logged test data (full click probabilities)",
+            "",
+            "| model | task | AUC | log-loss | SNIPS AUC (served) | SNIPS log-loss |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, lg in logged.items():
+            for t, m in lg["tasks"].items():
+                lines.append(
+                    f"| {name} | {t} | {m['auc']:.4f} | {m['logloss']:.4f} | "
+                    f"{_fmt(m.get('snips_auc'))} | {_fmt(m.get('snips_logloss'))} |"
+                )
+        lines.append("")
+    with open(paths["report"], "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines))
+    return paths
