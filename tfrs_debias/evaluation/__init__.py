@@ -1,6 +1,12 @@
 """Evaluation against ground truth and on logs; reports with tables and plots."""
 
-from tfrs_debias.evaluation.comparison import Variant, default_variants, run_comparison
+from tfrs_debias.evaluation.comparison import (
+    Targets,
+    Variant,
+    check_targets,
+    default_variants,
+    run_comparison,
+)
 from tfrs_debias.evaluation.evaluator import (
     ITEM_BUCKETS,
     USER_BUCKETS,
@@ -14,8 +20,10 @@ from tfrs_debias.evaluation.report import format_table, gap_closed, summary_rows
 __all__ = [
     "ITEM_BUCKETS",
     "USER_BUCKETS",
+    "check_targets",
     "Evaluator",
     "Scorer",
+    "Targets",
     "Variant",
     "default_variants",
     "format_table",

@@ -81,3 +81,78 @@ def run_comparison(
             "examples_per_sec": run.metrics["examples_per_sec"],
         }
     return results
+
+
+@dataclasses.dataclass(frozen=True)
+class Targets:
+    """Quality targets on the default simulator (see the evaluation issue).
+
+    Attributes:
+      min_gap_closed: the best position-debiased variant closes at least this share of
+        the naive -> oracle NDCG gap.
+      max_exam_error: its examination curve is within this relative error at every
+        position shown.
+      max_power_drop: factorized models may lose at most this relative power-user NDCG
+        against the best position-debiased variant, while improving new-user and
+        tail-item NDCG over it.
+      min_ndcg_gain: the best position-debiased variant beats naive NDCG by at least
+        this relative margin (None: not checked). For small worlds, where the oracle
+        (trained on labels with uniform examination, less informative per click) is
+        too data-hungry for the gap to mean anything.
+    """
+
+    min_gap_closed: float | None = 0.8
+    max_exam_error: float = 0.10
+    max_power_drop: float = 0.01
+    min_ndcg_gain: float | None = None
+
+
+def check_targets(
+    rows: Sequence[dict],
+    targets: Targets = Targets(),
+    debiased_prefix: str = "pd_",
+    factorized: Sequence[str] = ("factorized", "anchored_factorized"),
+) -> list[str]:
+    """Which targets the `summary_rows` miss (empty when all are met)."""
+    by_name = {r["model"]: r for r in rows}
+    debiased = [r for r in rows if r["model"].startswith(debiased_prefix)]
+    if not debiased:
+        return [f"no position-debiased variant (name starting {debiased_prefix!r})"]
+    best = max(debiased, key=lambda r: r["ndcg"])
+    misses = []
+    if targets.min_gap_closed is not None and (
+        best["gap_closed"] is None or best["gap_closed"] < targets.min_gap_closed
+    ):
+        misses.append(
+            f"{best['model']} closes {best['gap_closed']} of the gap "
+            f"(target >= {targets.min_gap_closed:.0%})"
+        )
+    naive = by_name.get("naive")
+    if targets.min_ndcg_gain is not None:
+        gain = best["ndcg"] / naive["ndcg"] - 1 if naive else None
+        if gain is None or gain < targets.min_ndcg_gain:
+            misses.append(
+                f"{best['model']} NDCG gain over naive {gain} "
+                f"(target >= {targets.min_ndcg_gain:.0%})"
+            )
+    if best["exam_max_error"] is None or best["exam_max_error"] > targets.max_exam_error:
+        misses.append(
+            f"{best['model']} examination error {best['exam_max_error']} "
+            f"(target <= {targets.max_exam_error:.0%} at every position)"
+        )
+    for name in factorized:
+        row = by_name.get(name)
+        if row is None:
+            continue
+        for key in ("user_new", "item_tail"):
+            if row[key] is None or row[key] <= best[key]:
+                misses.append(
+                    f"{name} {key} NDCG {row[key]} does not beat {best['model']} {best[key]}"
+                )
+        drop = 1 - row["user_power"] / best["user_power"]
+        if drop >= targets.max_power_drop:
+            misses.append(
+                f"{name} power-user NDCG drops {drop:.1%} vs {best['model']} "
+                f"(target < {targets.max_power_drop:.0%})"
+            )
+    return misses

@@ -1,0 +1,160 @@
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrs_debias.cli import main
+from tfrs_debias.data import write_examples
+from tfrs_debias.evaluation import (
+    Evaluator,
+    Scorer,
+    gap_closed,
+    item_bucket,
+    summary_rows,
+    user_bucket,
+    write_report,
+)
+from tfrs_debias.metrics import dcg_at_k, ndcg_at_k
+from tfrs_debias.schema import Feature, ImpressionSchema
+
+
+def test_ndcg_by_hand():
+    scores = np.array([[3.0, 2.0, 1.0]])
+    rel = np.array([[1.0, 0.0, 0.5]])
+    # DCG = 1/log2(2) + 0/log2(3) + 0.5/log2(4) = 1.25 ; ideal = 1 + 0.5/log2(3)
+    np.testing.assert_allclose(dcg_at_k(scores, rel, 3), [1.25])
+    np.testing.assert_allclose(ndcg_at_k(scores, rel, 3), [1.25 / (1 + 0.5 / math.log2(3))])
+    np.testing.assert_allclose(ndcg_at_k(scores, rel, 1), [1.0])
+    # reversed ranking: 0.5 + 0/log2(3) + 1/log2(4)
+    np.testing.assert_allclose(ndcg_at_k(-scores, rel, 3), [1.0 / (1 + 0.5 / math.log2(3))])
+    # a masked (padding) candidate is never ranked
+    mask = np.array([[False, True, True]])
+    np.testing.assert_allclose(ndcg_at_k(scores, rel, 2, mask), [0.5 / math.log2(3) / 0.5])
+    assert np.isnan(ndcg_at_k(scores, np.zeros((1, 3)), 3)[0])
+
+
+def test_buckets_and_gap_by_hand():
+    assert user_bucket(np.array([0, 10, 11, 100, 101])).tolist() == [
+        "new",
+        "new",
+        "casual",
+        "casual",
+        "power",
+    ]
+    counts = np.array([[1, 2, 3, 4, 5, 6, 7, 8, 9, 100]])
+    buckets = item_bucket(counts, (0.5, 0.9))  # quantiles 5.5 and 18.1
+    assert buckets.tolist() == [["tail"] * 5 + ["torso"] * 4 + ["head"]]
+    assert gap_closed(0.7, 0.5, 0.75) == pytest.approx(0.8)
+    assert gap_closed(0.7, 0.5, 0.5) is None
+
+
+def test_snips_weighted_logged_metrics(tmp_path):
+    schema = ImpressionSchema.default(tasks=("click",), bias=False).replace(
+        add=[Feature("prop", "float32", "propensity")]
+    )
+    n = 400
+    rng = np.random.default_rng(0)
+    cols = {
+        "user_id": np.arange(n),
+        "item_id": np.arange(n),
+        "request_id": np.arange(n),
+        "click": rng.integers(0, 2, n),
+        "prop": rng.uniform(0.1, 1.0, n),
+    }
+    write_examples(cols, schema, str(tmp_path), "test", progress=False)
+    p_served = 1 / (1 + np.exp(-(cols["item_id"] % 7 - 3.0)))
+
+    def served(f):
+        return tf.sigmoid(tf.cast(f["item_id"] % 7, tf.float32) - 3.0)[:, None].numpy()
+
+    scorer = Scorer(("click",), schema, served, lambda f: np.full((len(f["item_id"]), 1), 0.3))
+    out = Evaluator().logged(scorer, str(tmp_path / "test-*"), schema, batch_size=128)
+    w = 1 / cols["prop"].astype(np.float32)
+    y = cols["click"]
+    bce = -(y * np.log(p_served) + (1 - y) * np.log(1 - p_served))
+    m = out["tasks"]["click"]
+    assert m["snips_logloss"] == pytest.approx((w * bce).sum() / w.sum(), rel=1e-4)
+    assert m["logloss"] == pytest.approx(
+        -(y * np.log(0.3) + (1 - y) * np.log(0.7)).mean(), rel=1e-4
+    )
+    assert m["auc"] == pytest.approx(0.5, abs=1e-6)  # constant full probabilities
+    assert out["rows"] == n
+
+
+def test_report_files(tmp_path):
+    res = {
+        "ranking": {
+            "ndcg": {"click": {"@10": 0.6}},
+            "ndcg_by_user_bucket": {"click": {b: {"@10": 0.5} for b in ("new", "casual", "power")}},
+            "ndcg_by_item_bucket": {"click": {b: {"@10": 0.4} for b in ("head", "torso", "tail")}},
+            "head_share_top10": 0.3,
+            "head_share_top10_truth": 0.1,
+        },
+        "examination": {
+            "devices": ["phone"],
+            "learned": [[1.0, 0.6]],
+            "true": [[1.0, 0.5]],
+            "relative_error": [[0.0, 0.2]],
+            "max_error": 0.2,
+            "mean_error": 0.1,
+        },
+    }
+    results = {
+        "naive": {"ranking": {**res["ranking"], "ndcg": {"click": {"@10": 0.5}}}},
+        "pd": res,
+        "oracle": {"ranking": {**res["ranking"], "ndcg": {"click": {"@10": 0.8}}}},
+    }
+    paths = write_report(results, str(tmp_path))
+    rows = summary_rows(results)
+    assert [round(r["gap_closed"], 4) for r in rows] == [0.0, round(0.1 / 0.3, 4), 1.0]
+    text = Path(paths["report"]).read_text()
+    assert "| pd | 0.6000 | 33% |" in text and "| phone | 0% | 20% |" in text
+    for key in ("examination_plot", "buckets_plot"):
+        assert Path(paths[key]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(Path(paths["metrics"]).read_text())["summary"][1]["model"] == "pd"
+
+
+def test_demo_end_to_end(tmp_path, capsys):
+    out, models = str(tmp_path / "demo"), str(tmp_path / "saved_models")
+    assert (
+        main(
+            ["demo", "--small", "--quiet", "--out", out, "--saved-models", models, "--epochs", "2"]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "| naive |" in text and "| position_debiased |" in text and "rank  item_id" in text
+    for name in ("naive", "position_debiased", "oracle"):
+        assert os.path.exists(os.path.join(models, f"demo_{name}", "1", "saved_model.pb"))
+    report = os.path.join(out, "report")
+    for f in ("report.md", "metrics.json", "examination.png", "ndcg_buckets.png"):
+        assert os.path.exists(os.path.join(report, f)), f
+    summary = {
+        r["model"]: r for r in json.loads(Path(report, "metrics.json").read_text())["summary"]
+    }
+    assert summary["naive"]["gap_closed"] == 0 and summary["oracle"]["gap_closed"] == 1
+    assert summary["naive"]["exam_mean_error"] is None  # no bias part, no curve
+    assert (
+        summary["position_debiased"]["exam_mean_error"] is not None
+    )  # curve recovery: test_quality
+    # evaluate on logs only (no truth): AUC/log-loss of the biased signature
+    os.remove(os.path.join(out, "data", "truth.npz"))
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                os.path.join(models, "demo_naive"),
+                "--data",
+                os.path.join(out, "data"),
+                "--out",
+                str(tmp_path / "r2"),
+            ]
+        )
+        == 0
+    )
+    assert "demo_naive click: logged AUC" in capsys.readouterr().out
