@@ -284,7 +284,9 @@ def _train_parser(sub) -> None:
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--epochs", type=int, default=5, help="maximum epochs (default 5)")
     p.add_argument("--batch-size", type=int, default=4096, help="global batch size (4096)")
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (1e-3)")
+    p.add_argument(
+        "--learning-rate", type=float, help="Adam learning rate (default: the config's, 1e-3)"
+    )
     p.add_argument(
         "--config",
         help="JSON of EstimatorConfig fields (e.g. a tuner's "
@@ -598,6 +600,101 @@ def _demo_parser(sub) -> None:
     p.set_defaults(func=cmd_demo)
 
 
+# -- tune ---------------------------------------------------------------------------
+def cmd_tune(args: argparse.Namespace) -> int:
+    from tfrs_debias.data.files import expand_files
+    from tfrs_debias.schema import resolve_schema
+    from tfrs_debias.tuning import SearchSpace, format_results, run_tuning
+
+    tasks = tuple(args.tasks.split(",")) if args.tasks else None
+    files = expand_files(args.train_files)
+    schema = resolve_schema(args.schema, files, tasks=tasks)
+    if tasks:
+        unknown = [t for t in tasks if t not in schema.tasks]
+        if unknown:
+            raise CommandError(f"--tasks {unknown} are not labels of the schema {schema.tasks}")
+        schema = schema.replace(drop=[t for t in schema.tasks if t not in tasks])
+    space = SearchSpace.from_json(args.model, args.space, args.fix or [])
+    result = run_tuning(
+        files,
+        args.valid_files,
+        schema,
+        args.model,
+        args.out,
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        space=space,
+        objective=args.objective,
+        truth_dir=args.truth,
+        random_slice_files=args.random_slice_files,
+        steps_per_epoch=args.steps_per_epoch,
+        seed=args.seed,
+        verbose=0 if args.quiet else "auto",
+    )
+    direction = "higher" if result.direction == "max" else "lower"
+    print(f"objective: {result.objective} ({direction} is better)")
+    print(format_results(result))
+    print(f"best config: {args.out}/best_config.json (tfrs-debias train --config accepts it)")
+    return EXIT_OK
+
+
+def _tune_parser(sub) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="keras-tuner search over an estimator family",
+        description="Search widths (mixture components, gate units, MMoE experts), depths, "
+        "embedding sizes, bias-tower regularisation and learning rate with keras-tuner. The "
+        "objective is NDCG@10 of the debiased path against a truth file when one is beside "
+        "the validation data, NDCG on a randomized-traffic slice when given, else "
+        "validation log-loss (which measures the biased fit, not debiasing). Resumable: a "
+        "re-run with the same --out continues the search.",
+    )
+    p.add_argument("--train-files", required=True, action="append", help="training TFRecords")
+    p.add_argument("--valid-files", required=True, action="append", help="validation TFRecords")
+    p.add_argument("--schema", help="schema JSON (default: schema.json beside the files)")
+    p.add_argument(
+        "--model",
+        default="factorized",
+        choices=("multi_task", "position_debiased", "factorized", "anchored_factorized"),
+        help="estimator family (factorized)",
+    )
+    p.add_argument("--tasks", help="comma-separated labels to train on (default: all)")
+    p.add_argument(
+        "--tuner",
+        choices=("random", "bayesian", "hyperband"),
+        default="random",
+        help="search algorithm (random)",
+    )
+    p.add_argument("--max-trials", type=int, default=10, help="trials in all (10)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs per trial (3)")
+    p.add_argument("--batch-size", type=int, default=4096, help="batch size (4096)")
+    p.add_argument("--steps-per-epoch", type=int, help="default: one pass over the rows")
+    p.add_argument("--out", required=True, help="tuning directory (resumable)")
+    p.add_argument(
+        "--space", help="JSON narrowing the space: {name: [choices] | {min, max, log} | value}"
+    )
+    p.add_argument("--fix", action="append", help="fix a hyper-parameter NAME=VALUE (repeat)")
+    p.add_argument(
+        "--objective",
+        choices=("auto", "ndcg", "random_ndcg", "val_loss"),
+        default="auto",
+        help="what to optimise (auto: see description)",
+    )
+    p.add_argument(
+        "--truth", help="dataset directory with truth.npz (default: beside the validation files)"
+    )
+    p.add_argument(
+        "--random-slice-files",
+        action="append",
+        help="randomized-traffic logs for the random_ndcg objective",
+    )
+    p.add_argument("--seed", type=int, default=0, help="search and shuffling seed")
+    p.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    p.set_defaults(func=cmd_tune)
+
+
 # -- main ---------------------------------------------------------------------------
 PARSERS: list[Callable] = [
     _simulate_parser,
@@ -609,6 +706,7 @@ PARSERS: list[Callable] = [
     _serve_parser,
     _evaluate_parser,
     _demo_parser,
+    _tune_parser,
 ]
 
 

@@ -41,6 +41,7 @@ class EstimatorConfig:
         (anchored factorized).
       item_marginal_alpha: fraction α of the item-only marginal served with the
         interaction component (factorized models).
+      learning_rate: Adam learning rate used by `train` unless it is given one.
     """
 
     model: str = "position_debiased"
@@ -64,6 +65,7 @@ class EstimatorConfig:
     component_units: tuple[int, ...] = (64,)
     anchor_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     item_marginal_alpha: float = 0.0
+    learning_rate: float = 1e-3
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

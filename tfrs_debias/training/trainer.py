@@ -148,7 +148,7 @@ def train(
     valid_files: str | Sequence[str] | None = None,
     epochs: int = 5,
     batch_size: int = 4096,
-    learning_rate: float = 1e-3,
+    learning_rate: float | None = None,
     strategy: str | tf.distribute.Strategy = "default",
     early_stopping_patience: int = 2,
     validate: str = "sample",
@@ -169,6 +169,7 @@ def train(
       epochs: maximum epochs.
       batch_size: global batch size (split over replicas).
       learning_rate: Adam learning rate (Adam learned where Adagrad(0.1) did not, §5).
+        Defaults to ``config.learning_rate``.
       strategy: a ``tf.distribute`` strategy or one of `STRATEGIES`.
       early_stopping_patience: epochs without val_loss improvement before stopping
         (best weights restored); 0 disables.
@@ -223,7 +224,7 @@ def train(
 
     with strategy.scope():
         model = build_estimator(schema, config, vocabularies)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate or config.learning_rate))
         # Built before fit, so BackupAndRestore can restore into existing variables.
         model(next(iter(make_dataset(train_paths, schema, 8, shuffle=False))))
 

@@ -1,0 +1,126 @@
+"""`SearchSpace`: the hyper-parameters a tuner searches, per estimator family.
+
+Each entry is a list of choices, ``{"min": a, "max": b, "log": bool}`` for a float
+range, or a single value (fixed). Users narrow or fix any entry from JSON or the CLI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+COMMON = {
+    "embedding_dim": [16, 32, 64],
+    "hidden_depth": [1, 2, 3],
+    "hidden_width": [64, 128, 256],
+    "learning_rate": {"min": 3e-4, "max": 3e-3, "log": True},
+}
+MMOE = {"num_experts": [0, 2, 4], "expert_width": [32, 64, 128]}
+BIAS = {
+    "bias_hidden_width": [16, 32, 64],
+    "bias_feature_dropout": [0.0, 0.05, 0.1, 0.2],
+    "observation_dropout": [0.0, 0.05, 0.1],
+    "gradient_reversal": [0.0, 0.1, 0.3, 1.0],
+}
+MIXTURE = {
+    "gate_width": [8, 16, 32],
+    "component_width": [32, 64, 128],
+    "item_marginal_alpha": [0.0, 0.25, 0.5, 1.0],
+}
+ANCHOR = {"anchor_weight": [0.1, 0.5, 1.0]}
+
+FAMILIES = {
+    "multi_task": {**COMMON, **MMOE},
+    "position_debiased": {**COMMON, **BIAS},
+    "factorized": {**COMMON, **BIAS, **MIXTURE},
+    "anchored_factorized": {**COMMON, **BIAS, **MIXTURE, **ANCHOR},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """The space of one estimator family (``model``)."""
+
+    model: str
+    entries: Mapping[str, Any]
+
+    @classmethod
+    def default(cls, model: str) -> SearchSpace:
+        if model not in FAMILIES:
+            raise ValueError(f"no search space for model {model!r}; one of {sorted(FAMILIES)}")
+        return cls(model, dict(FAMILIES[model]))
+
+    def override(self, changes: Mapping[str, Any]) -> SearchSpace:
+        """Narrows or fixes entries; unknown names are an error."""
+        unknown = set(changes) - set(self.entries)
+        if unknown:
+            raise ValueError(
+                f"unknown hyper-parameters {sorted(unknown)} for {self.model}; "
+                f"known: {sorted(self.entries)}"
+            )
+        for name, value in changes.items():
+            if isinstance(value, list) and not value:
+                raise ValueError(f"hyper-parameter {name}: empty list of choices")
+        return SearchSpace(self.model, {**self.entries, **changes})
+
+    @classmethod
+    def from_json(cls, model: str, path: str | None, fixes: list[str] = ()) -> SearchSpace:
+        space = cls.default(model)
+        if path:
+            with open(path, encoding="utf-8") as fh:
+                space = space.override(json.load(fh))
+        fixed = {}
+        for item in fixes:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"--fix {item!r}: expected NAME=VALUE")
+            fixed[name] = json.loads(value) if value[:1] in "[{0123456789-.tfn" else value
+        return space.override(fixed)
+
+    def declare(self, hp) -> dict[str, Any]:
+        """Registers every entry with a keras-tuner ``HyperParameters``; returns values."""
+        values = {}
+        for name, spec in self.entries.items():
+            if isinstance(spec, list):
+                values[name] = hp.Choice(name, spec) if len(spec) > 1 else hp.Fixed(name, spec[0])
+            elif isinstance(spec, dict):
+                values[name] = hp.Float(
+                    name, spec["min"], spec["max"], sampling="log" if spec.get("log") else "linear"
+                )
+            else:
+                values[name] = hp.Fixed(name, spec)
+        return values
+
+
+def config_fields(model: str, values: Mapping[str, Any], tasks: tuple[str, ...]) -> dict:
+    """EstimatorConfig fields from the searched values."""
+    depth, width = int(values["hidden_depth"]), int(values["hidden_width"])
+    fields: dict[str, Any] = {
+        "model": model,
+        "tasks": list(tasks),
+        "embedding_dim": int(values["embedding_dim"]),
+        "hidden_units": [max(16, width // 2**i) for i in range(depth)],
+        "learning_rate": float(values["learning_rate"]),
+    }
+    if "num_experts" in values:
+        fields["num_experts"] = int(values["num_experts"])
+        fields["expert_units"] = [int(values["expert_width"])]
+    if "bias_hidden_width" in values:
+        fields.update(
+            bias_hidden_units=[int(values["bias_hidden_width"])],
+            bias_feature_dropout=float(values["bias_feature_dropout"]),
+            observation_dropout=float(values["observation_dropout"]),
+            gradient_reversal=float(values["gradient_reversal"]),
+        )
+    if "gate_width" in values:
+        fields.update(
+            gate_units=[int(values["gate_width"])],
+            component_units=[int(values["component_width"])],
+            item_marginal_alpha=float(values["item_marginal_alpha"]),
+        )
+    if "anchor_weight" in values:
+        w = float(values["anchor_weight"])
+        fields["anchor_weights"] = [w, w, w]
+    return fields
