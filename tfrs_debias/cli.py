@@ -695,6 +695,93 @@ def _tune_parser(sub) -> None:
     p.set_defaults(func=cmd_tune)
 
 
+# -- popularity ---------------------------------------------------------------------
+def cmd_popularity(args: argparse.Namespace) -> int:
+    from tfrs_debias.data.popularity import add_popularity_features
+
+    schema = add_popularity_features(
+        args.data,
+        args.out,
+        task=args.task,
+        timestamp=args.timestamp_feature,
+        window_seconds=args.window_seconds,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    names = ", ".join(f.name for f in schema.popularity_features)
+    print(f"wrote {args.out} with popularity features {names}")
+    print(f"factors: {args.out}/popularity.npz; schema: {args.out}/schema.json")
+    return EXIT_OK
+
+
+def _popularity_parser(sub) -> None:
+    p = sub.add_parser(
+        "popularity",
+        help="add PreRec item-popularity and user-activity factors to a dataset",
+        description="Count each item's (user's) interactions on the training split, in "
+        "windows of a timestamp feature when given, and add F^(p) = T / (mean T^p)^(1/p), "
+        "p = 1..4, as popularity features (item_pop_p*, user_act_p*) to every split. The "
+        "estimators' popularity tower learns from them; serving sets them to neutral.",
+    )
+    p.add_argument("--data", required=True, help="dataset directory to read")
+    p.add_argument("--out", required=True, help="new dataset directory")
+    p.add_argument("--task", help="label that counts as an interaction (default: first task)")
+    p.add_argument("--timestamp-feature", help="int64 seconds feature for windowed counts")
+    p.add_argument("--window-seconds", type=int, default=86_400, help="window (default 1 day)")
+    p.add_argument("--overwrite", action="store_true", help="replace a dataset in --out")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_popularity)
+
+
+# -- ratings ------------------------------------------------------------------------
+def cmd_ratings(args: argparse.Namespace) -> int:
+    from tfrs_debias.data.ratings import ratings_dataset
+
+    written = ratings_dataset(
+        args.train,
+        args.test,
+        args.out,
+        positive_threshold=args.positive_threshold,
+        valid_fraction=args.valid_fraction,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    _print_written(args.out, written)
+    return EXIT_OK
+
+
+def _ratings_parser(sub) -> None:
+    p = sub.add_parser(
+        "ratings",
+        help="explicit ratings with a random (unbiased) test set -> logs and truth",
+        description="Read 'user item rating' triples (whitespace or comma separated): a "
+        "training file from the normal, biased policy and a test file of randomly assigned "
+        "items. Writes train/valid/test logs with click = rating >= threshold (no position "
+        "or device features) and a truth file so `evaluate` reports NDCG@5 per user and AUC "
+        "on the random test.",
+    )
+    p.add_argument("--train", required=True, help="training triples (biased policy)")
+    p.add_argument("--test", required=True, help="test triples (random items)")
+    p.add_argument("--out", required=True, help="output dataset directory")
+    p.add_argument(
+        "--positive-threshold",
+        type=float,
+        default=4.0,
+        help="rating that counts as a click (default 4)",
+    )
+    p.add_argument(
+        "--valid-fraction",
+        type=float,
+        default=0.1,
+        help="training triples held out for validation (0.1)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the validation split")
+    p.add_argument("--overwrite", action="store_true", help="replace a dataset in --out")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_ratings)
+
+
 # -- main ---------------------------------------------------------------------------
 PARSERS: list[Callable] = [
     _simulate_parser,
@@ -707,6 +794,8 @@ PARSERS: list[Callable] = [
     _evaluate_parser,
     _demo_parser,
     _tune_parser,
+    _popularity_parser,
+    _ratings_parser,
 ]
 
 

@@ -21,7 +21,9 @@ _DTYPE_ALIASES = {"bytes": "string", "str": "string", "float": "float32", "int":
 _TF_DTYPES = {"int64": tf.int64, "float32": tf.float32, "string": tf.string}
 
 #: Roles a feature can play. Exactly one ``user_id`` and one ``item_id``; at least one
-#: ``label``; at most one ``request_id`` and one ``propensity``.
+#: ``label``; at most one ``request_id`` and one ``propensity``. ``popularity`` features
+#: (float factors of item popularity / user activity, arXiv 2310.19251) feed the
+#: popularity tower in training and are set to their neutral value at serving.
 ROLES = (
     "user_id",
     "item_id",
@@ -31,6 +33,7 @@ ROLES = (
     "propensity",
     "user_feature",
     "item_feature",
+    "popularity",
 )
 _SINGLE_ROLES = ("user_id", "item_id", "request_id", "propensity")
 _ROLE_DTYPES = {
@@ -39,6 +42,7 @@ _ROLE_DTYPES = {
     "label": ("int64",),
     "request_id": ("int64", "string"),
     "propensity": ("float32",),
+    "popularity": ("float32",),
 }
 
 DEFAULT_TASKS = ("click", "like")
@@ -205,6 +209,10 @@ class ImpressionSchema:
         return self.by_role("user_id", "user_feature", "item_id", "item_feature")
 
     @property
+    def popularity_features(self) -> tuple[Feature, ...]:
+        return self.by_role("popularity")
+
+    @property
     def user_features(self) -> tuple[Feature, ...]:
         return self.by_role("user_feature")
 
@@ -225,15 +233,22 @@ class ImpressionSchema:
         """Scalar Keras inputs (shape ``[batch]``) for ids, side and bias features."""
         roles = ["user_id", "user_feature", "item_id", "item_feature"]
         if include_bias:
-            roles.append("bias")
+            roles += ["bias", "popularity"]
         return {
             f.name: keras.Input(shape=(), dtype=f.tf_dtype, name=f.name)
             for f in self.by_role(*roles)
         }
 
-    def serving_specs(self, include_bias: bool = False) -> dict[str, tf.TensorSpec]:
-        """``TensorSpec`` s ``[None]`` for a serving signature; no bias features by default."""
-        feats = self.relevance_features + (self.bias_features if include_bias else ())
+    def serving_specs(
+        self, include_bias: bool = False, include_popularity: bool = False
+    ) -> dict[str, tf.TensorSpec]:
+        """``TensorSpec`` s ``[None]`` for a serving signature; no bias (or popularity)
+        features by default."""
+        feats = self.relevance_features
+        if include_bias:
+            feats += self.bias_features + self.popularity_features
+        elif include_popularity:
+            feats += self.popularity_features
         return {f.name: tf.TensorSpec([None], f.tf_dtype, name=f.name) for f in feats}
 
     # -- building and (de)serialising -----------------------------------------

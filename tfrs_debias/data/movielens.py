@@ -30,7 +30,7 @@ from tfrs_debias.data.slates import (
     rank_slates,
     sigmoid,
 )
-from tfrs_debias.data.truth import GroundTruth
+from tfrs_debias.data.truth import GroundTruth, count_lookup
 from tfrs_debias.schema import ImpressionSchema
 
 FORMATS = ("ml-100k", "ml-1m", "ml-latest")
@@ -291,8 +291,10 @@ class MovieLensConverter:
             users=users,
             candidates=cands,
             relevance=rel,
-            user_train_impressions=_lookup(u_ids, u_counts, users),
-            candidate_train_impressions=np.where(cands >= 0, _lookup(i_ids, i_counts, cands), 0),
+            user_train_impressions=count_lookup(u_ids, u_counts, users),
+            candidate_train_impressions=np.where(
+                cands >= 0, count_lookup(i_ids, i_counts, cands), 0
+            ),
             devices=tuple(c.examination.devices),
             examination=c.examination.curves(c.slate_length),
             metadata={"source": source, "config": dataclasses.asdict(c)},
@@ -318,14 +320,6 @@ class MovieLensConverter:
             overwrite=overwrite,
             progress=progress,
         )
-
-
-def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """``values`` at the position of each ``query`` in sorted ``keys``; 0 where absent."""
-    if len(keys) == 0:
-        return np.zeros(query.shape, np.int64)
-    pos = np.clip(np.searchsorted(keys, query), 0, len(keys) - 1)
-    return np.where(keys[pos] == query, values[pos], 0).astype(np.int64)
 
 
 def config_from_dict(data: dict[str, Any]) -> MovieLensConfig:

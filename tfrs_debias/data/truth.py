@@ -112,3 +112,12 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def count_lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``values`` at the position of each ``query`` in sorted ``keys``; 0 where absent
+    (training-impression counts of users / candidates)."""
+    if len(keys) == 0:
+        return np.zeros(np.shape(query), np.int64)
+    pos = np.clip(np.searchsorted(keys, query), 0, len(keys) - 1)
+    return np.where(keys[pos] == query, values[pos], 0).astype(np.int64)

@@ -26,6 +26,14 @@ def candidate_features(truth: GroundTruth, schema: ImpressionSchema) -> dict[str
         feats[f.name] = np.repeat(truth.user_features[f.name], c)
     for f in schema.item_features:
         feats[f.name] = truth.item_features[f.name].reshape(-1)
+    for f in schema.popularity_features:  # factors the truth carries, else neutral
+        if f.name in truth.item_features:
+            feats[f.name] = truth.item_features[f.name].reshape(-1).astype(np.float32)
+        elif f.name in truth.user_features:
+            feats[f.name] = np.repeat(truth.user_features[f.name], c).astype(np.float32)
+        else:
+            neutral = 1.0 if f.neutral_value is None else float(f.neutral_value)
+            feats[f.name] = np.full(n * c, neutral, np.float32)
     return feats
 
 

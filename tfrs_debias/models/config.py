@@ -42,6 +42,11 @@ class EstimatorConfig:
       item_marginal_alpha: fraction α of the item-only marginal served with the
         interaction component (factorized models).
       learning_rate: Adam learning rate used by `train` unless it is given one.
+      popularity_units: hidden widths of the popularity tower (fed by ``popularity``
+        features: item popularity / user activity factors).
+      popularity_keep: κ, how much popularity the served score keeps:
+        ``r + κ · (pop(F) − pop(F_neutral))``. 0 (default) is the full intervention
+        ``do(F = neutral)``, and serving then reads no popularity feature.
     """
 
     model: str = "position_debiased"
@@ -66,6 +71,8 @@ class EstimatorConfig:
     anchor_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     item_marginal_alpha: float = 0.0
     learning_rate: float = 1e-3
+    popularity_units: tuple[int, ...] = (16,)
+    popularity_keep: float = 0.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -91,6 +98,8 @@ class EstimatorConfig:
             problems.append("embedding_dim and hidden_units must be positive")
         if self.gradient_reversal < 0 or self.item_marginal_alpha < 0:
             problems.append("gradient_reversal and item_marginal_alpha must be >= 0")
+        if not 0 <= self.popularity_keep <= 1:
+            problems.append("popularity_keep must be in [0, 1]")
         if problems:
             raise ValueError("bad estimator config: " + "; ".join(problems))
 

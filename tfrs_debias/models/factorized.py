@@ -36,7 +36,7 @@ class FactorizedEstimator(PositionDebiasedEstimator):
         """``{"components": [B, T, 4], "gates": [B, T, 4], "aux_loss", "keep"}`` in
         `COMPONENTS` order (the bias component already masked by observation dropout)."""
         user, item, _ = self.side_vectors(features)
-        r = self.relevance_logits(features, training)
+        r = self.training_relevance(features, training)
         s, keep, adv_loss = self.bias_outputs(features, r, training)
         comps = tf.stack([r, self.user_tower(user), self.item_tower(item), keep * s], axis=-1)
         gates = self.mixture.gate_weights(tf.concat([user, item], axis=-1))
@@ -49,7 +49,7 @@ class FactorizedEstimator(PositionDebiasedEstimator):
 
     def debiased_logits(self, features: Features) -> tf.Tensor:
         alpha = self.config.item_marginal_alpha
-        r = self.relevance_logits(features)
+        r = self.served_relevance(features)
         if alpha == 0:
             return r
         user, item, _ = self.side_vectors(features)

@@ -6,6 +6,12 @@ Two ways to combine (``config.bias_combine``):
   — exactly the position-based click model ``P(seen | position, device) · P(rel)``;
 * ``"add"`` (YouTube Watch Next, Zhao et al. RecSys 2019): ``logit = r_t + s_t``.
 
+Popularity (PreRec, arXiv 2310.19251): when the schema has ``popularity`` features
+(item popularity / user activity factors), a popularity tower adds ``pop_t(F)`` to the
+relevance logit in training, so conformity clicks on popular items land there rather
+than in ``r``. Serving intervenes: ``do(F = neutral)`` removes it, or
+``config.popularity_keep = κ`` keeps ``κ · (pop(F) − pop(F_neutral))``.
+
 Regularisers that keep the bias tower from absorbing relevance (position is
 confounded with relevance because the logging policy ranked by it; arXiv 2212.13937):
 bias-feature dropout, observation dropout and gradient reversal from an adversary that
@@ -19,6 +25,7 @@ import math
 from tfrs_debias.backend import keras, tf
 from tfrs_debias.layers.bias_tower import BiasTower
 from tfrs_debias.layers.gradient_reversal import GradientReversal
+from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.models.base import BaseEstimator, Features
 
 
@@ -66,6 +73,48 @@ class PositionDebiasedEstimator(BaseEstimator):
             if c.gradient_reversal > 0:
                 self.reversal = GradientReversal(c.gradient_reversal, name="reversal")
                 self.adversary = keras.layers.Dense(self.num_tasks, name="adversary")
+        self.popularity_tower = None
+        if schema.popularity_features:
+            self.popularity_tower = MLP(
+                c.popularity_units, output_units=self.num_tasks, name="popularity_tower"
+            )
+
+    @property
+    def serves_popularity(self) -> bool:
+        """True when the served score keeps some popularity (and so reads its features)."""
+        return self.popularity_tower is not None and self.config.popularity_keep > 0
+
+    def popularity_logits(self, features: Features, neutral: bool = False) -> tf.Tensor:
+        """``[batch, num_tasks]`` ``pop_t(F)`` from log1p of the popularity factors; with
+        ``neutral``, at every factor's neutral value (the intervention)."""
+        cols = []
+        for f in self.schema.popularity_features:
+            x = tf.reshape(tf.cast(features[f.name], tf.float32), [-1])
+            if neutral:
+                value = 1.0 if f.neutral_value is None else float(f.neutral_value)
+                x = tf.fill(tf.shape(x), value)
+            cols.append(tf.math.log1p(tf.maximum(x, 0.0)))
+        return self.popularity_tower(tf.stack(cols, axis=-1))
+
+    def training_relevance(self, features: Features, training: bool = False) -> tf.Tensor:
+        """``r + pop(F)``: the relevance logit as the training path uses it."""
+        r = self.relevance_logits(features, training)
+        if self.popularity_tower is not None:
+            r += self.popularity_logits(features)
+        return r
+
+    def served_relevance(self, features: Features) -> tf.Tensor:
+        """``r + κ · (pop(F) − pop(F_neutral))``; just ``r`` when κ = 0."""
+        r = self.relevance_logits(features)
+        if self.serves_popularity:
+            keep = self.config.popularity_keep
+            r += keep * (
+                self.popularity_logits(features) - self.popularity_logits(features, neutral=True)
+            )
+        return r
+
+    def debiased_logits(self, features: Features) -> tf.Tensor:
+        return self.served_relevance(features)
 
     def bias_logits(self, features: Features, training: bool = False) -> tf.Tensor:
         """``[batch, num_tasks]`` bias logits ``s_t(b)`` (training path and analysis only)."""
@@ -89,7 +138,7 @@ class PositionDebiasedEstimator(BaseEstimator):
         return s, keep, adv_loss
 
     def forward(self, features: Features, training: bool = False) -> dict[str, tf.Tensor]:
-        r = self.relevance_logits(features, training)
+        r = self.training_relevance(features, training)
         s, keep, adv_loss = self.bias_outputs(features, r, training)
         logits = combine_logits(r, s, keep, self.config.bias_combine)
         return {"logits": logits, "aux_loss": adv_loss, "relevance": r, "bias": s}

@@ -5,7 +5,8 @@ to a temporary folder and renamed into place, so a reader never sees a half-writ
 version. Signatures (``saved_model_cli show --dir DIR --all`` lists them):
 
 ``serving_default``
-    ids and side features only — no position, no device, no bias feature — to
+    ids and side features only — no position, no device, no bias feature (popularity
+    factors only if the model keeps some popularity, ``popularity_keep > 0``) — to
     ``{task}: [batch]`` debiased probabilities and ``score: [batch]``, the
     value-weighted ``Σ_t w_t · p_t``. Runs only the debiased towers.
 ``examples``
@@ -55,6 +56,9 @@ class ServingModule(tf.Module):
         self.schema = model.schema
         self.tasks = tuple(model.task_names)
         self.value_weights = tf.constant(list(value_weights), tf.float32)
+        self.served = model.schema.relevance_features
+        if getattr(model, "serves_popularity", False):
+            self.served += model.schema.popularity_features
 
     def _outputs(self, probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
         out = {t: probabilities[:, i] for i, t in enumerate(self.tasks)}
@@ -62,13 +66,11 @@ class ServingModule(tf.Module):
         return out
 
     def debiased(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        feats = {f.name: features[f.name] for f in self.schema.relevance_features}
+        feats = {f.name: features[f.name] for f in self.served}
         return self._outputs(tf.sigmoid(self.model.debiased_logits(feats)))
 
     def parse_relevance(self, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        spec = {
-            f.name: tf.io.FixedLenFeature([], f.tf_dtype) for f in self.schema.relevance_features
-        }
+        spec = {f.name: tf.io.FixedLenFeature([], f.tf_dtype) for f in self.served}
         return tf.io.parse_example(serialized, spec)
 
     def biased(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -88,7 +90,7 @@ class ServingModule(tf.Module):
         item_name = self.schema.item_id.name
         num = tf.shape(features[item_name])[0]
         feats = {}
-        for f in self.schema.relevance_features:
+        for f in self.served:
             value = features[f.name]
             feats[f.name] = (
                 tf.fill([num], value) if f.role in ("user_id", "user_feature") else value
@@ -108,7 +110,7 @@ class ServingModule(tf.Module):
 
 def _signatures(module: ServingModule) -> dict[str, tf.types.experimental.ConcreteFunction]:
     schema = module.schema
-    relevance = schema.serving_specs(include_bias=False)
+    relevance = {f.name: tf.TensorSpec([None], f.tf_dtype, name=f.name) for f in module.served}
     full = schema.serving_specs(include_bias=True)
     sigs = {
         "serving_default": tf.function(lambda **f: module.debiased(f)).get_concrete_function(
@@ -127,7 +129,7 @@ def _signatures(module: ServingModule) -> dict[str, tf.types.experimental.Concre
             **full
         )
     select_specs = {}
-    for f in schema.relevance_features:
+    for f in module.served:
         shape = [] if f.role in ("user_id", "user_feature") else [None]
         select_specs[f.name] = tf.TensorSpec(shape, f.tf_dtype, name=f.name)
     select_specs["exclude_item_ids"] = tf.TensorSpec(

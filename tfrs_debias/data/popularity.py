@@ -1,0 +1,195 @@
+"""`PopularityFactors`: item popularity and user activity factors (PreRec, arXiv 2310.19251).
+
+For each item j, ``T_j`` = its interactions (positive labels of one task) in a window,
+and ``F_j^(p) = T_j / (mean_i T_i^p)^(1/p)`` for p = 1..4: counts normalised by power
+means of all items' counts in the same window, so the factor is comparable across
+domains and traffic volumes. The same construction over users gives activity factors.
+Without a timestamp feature the window is the whole training set; with one, records
+are bucketed into windows of ``window_seconds`` and each record gets the factors of
+its own window. The factor 1.0 (an item as popular as the power mean) is the neutral
+value the serving-time intervention sets.
+
+`add_popularity_features` rewrites a dataset directory's splits with the factors as
+``popularity`` features (``item_pop_p1..p4``, ``user_act_p1..p4``), counted on the
+training split only, and saves the factors and the extended schema beside them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from tfrs_debias.data.files import expand_files
+from tfrs_debias.data.reader import make_dataset
+from tfrs_debias.data.truth import GroundTruth
+from tfrs_debias.data.writer import write_examples
+from tfrs_debias.schema import Feature, ImpressionSchema
+
+POWERS = (1, 2, 3, 4)
+
+
+def power_mean_factors(counts: np.ndarray, powers: Sequence[int] = POWERS) -> np.ndarray:
+    """``[n, len(powers)]``: ``counts / (mean(counts^p))^(1/p)`` per power (0 if all zero)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    out = np.zeros((len(counts), len(powers)))
+    for k, p in enumerate(powers):
+        norm = np.mean(counts**p) ** (1.0 / p) if counts.size else 0.0
+        out[:, k] = counts / norm if norm > 0 else 0.0
+    return out
+
+
+def feature_names(prefix: str, powers: Sequence[int] = POWERS) -> list[str]:
+    return [f"{prefix}_p{p}" for p in powers]
+
+
+@dataclasses.dataclass
+class PopularityFactors:
+    """Factors per (window, id) for items and users."""
+
+    item_ids: np.ndarray
+    item_windows: np.ndarray
+    item_factors: np.ndarray
+    user_ids: np.ndarray
+    user_windows: np.ndarray
+    user_factors: np.ndarray
+    window_seconds: int | None = None
+    powers: tuple[int, ...] = POWERS
+
+    @classmethod
+    def from_columns(
+        cls,
+        columns: dict[str, np.ndarray],
+        schema: ImpressionSchema,
+        task: str | None = None,
+        timestamp: str | None = None,
+        window_seconds: int = 86_400,
+    ) -> PopularityFactors:
+        task = task or schema.tasks[0]
+        positive = np.asarray(columns[task]) > 0
+        windows = _windows(columns, timestamp, window_seconds)
+        item = cls._count(columns[schema.item_id.name][positive], windows[positive])
+        user = cls._count(columns[schema.user_id.name][positive], windows[positive])
+        return cls(*item, *user, window_seconds if timestamp else None)
+
+    @staticmethod
+    def _count(ids: np.ndarray, windows: np.ndarray):
+        if ids.size == 0:
+            return np.array([], ids.dtype), np.array([], np.int64), np.zeros((0, len(POWERS)))
+        keys, counts = np.unique(
+            np.stack([windows, ids.astype(np.int64)]), axis=1, return_counts=True
+        )
+        factors = np.zeros((keys.shape[1], len(POWERS)))
+        for w in np.unique(keys[0]):
+            sel = keys[0] == w
+            factors[sel] = power_mean_factors(counts[sel])
+        return keys[1], keys[0], factors
+
+    def lookup(self, kind: str, ids: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """``[n, len(powers)]`` factors of ``ids`` in ``windows``; 0 for unseen ids."""
+        keys_id = getattr(self, f"{kind}_ids")
+        keys_w = getattr(self, f"{kind}_windows")
+        table = getattr(self, f"{kind}_factors")
+        out = np.zeros((len(ids), len(self.powers)))
+        if len(keys_id) == 0:
+            return out
+        key = keys_w.astype(np.int64) * (1 << 40) + keys_id.astype(np.int64)
+        order = np.argsort(key)
+        query = windows.astype(np.int64) * (1 << 40) + np.asarray(ids).astype(np.int64)
+        pos = np.clip(np.searchsorted(key[order], query), 0, len(key) - 1)
+        hit = key[order][pos] == query
+        out[hit] = table[order][pos[hit]]
+        return out
+
+    def save(self, path: str) -> None:
+        np.savez_compressed(
+            path,
+            **{k: v for k, v in dataclasses.asdict(self).items() if isinstance(v, np.ndarray)},
+            meta=json.dumps({"window_seconds": self.window_seconds, "powers": list(self.powers)}),
+        )
+
+
+def _windows(columns: dict, timestamp: str | None, window_seconds: int) -> np.ndarray:
+    n = len(next(iter(columns.values())))
+    if not timestamp:
+        return np.zeros(n, np.int64)
+    return np.asarray(columns[timestamp], np.int64) // int(window_seconds)
+
+
+def read_columns(files: str | Sequence[str], schema: ImpressionSchema) -> dict[str, np.ndarray]:
+    """All rows of ``files`` as numpy columns (tf.data, vectorised parsing)."""
+    batches = list(make_dataset(expand_files(files), schema, 65536, shuffle=False))
+    return {k: np.concatenate([b[k].numpy() for b in batches]) for k in batches[0]}
+
+
+def add_popularity_features(
+    data_dir: str,
+    out_dir: str,
+    task: str | None = None,
+    timestamp: str | None = None,
+    window_seconds: int = 86_400,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> ImpressionSchema:
+    """Writes ``out_dir`` = ``data_dir``'s splits plus popularity / activity factors
+    (counted on ``train`` only), ``popularity.npz`` and the extended schema. The truth
+    file, if any, is copied over."""
+    schema = ImpressionSchema.load(os.path.join(data_dir, "schema.json"))
+    if timestamp and timestamp not in schema:
+        raise ValueError(f"timestamp feature {timestamp!r} is not in the schema")
+    if os.path.abspath(out_dir) == os.path.abspath(data_dir):
+        raise ValueError("write the extended dataset to another directory")
+    if os.path.exists(os.path.join(out_dir, "schema.json")) and not overwrite:
+        raise FileExistsError(f"{out_dir} already holds a dataset; pass --overwrite")
+    names = feature_names("item_pop") + feature_names("user_act")
+    clash = [n for n in names if n in schema]
+    if clash:
+        raise ValueError(f"{data_dir} already has popularity features {clash}")
+    train = read_columns(os.path.join(data_dir, "train-*"), schema)
+    factors = PopularityFactors.from_columns(train, schema, task, timestamp, window_seconds)
+    extended = schema.replace(
+        add=[Feature(n, "float32", "popularity", neutral_value=1.0) for n in names]
+    )
+    os.makedirs(out_dir, exist_ok=True)
+    splits = sorted(
+        {os.path.basename(f).split("-")[0] for f in os.listdir(data_dir) if ".tfrecord" in f}
+    )
+    for split in splits:
+        cols = read_columns(os.path.join(data_dir, f"{split}-*"), schema)
+        windows = _windows(cols, timestamp, window_seconds)
+        item = factors.lookup("item", cols[schema.item_id.name], windows)
+        user = factors.lookup("user", cols[schema.user_id.name], windows)
+        for k, name in enumerate(feature_names("item_pop")):
+            cols[name] = item[:, k].astype(np.float32)
+        for k, name in enumerate(feature_names("user_act")):
+            cols[name] = user[:, k].astype(np.float32)
+        shards = len(expand_files(os.path.join(data_dir, f"{split}-*")))
+        write_examples(
+            cols,
+            extended,
+            out_dir,
+            split,
+            num_shards=shards,
+            compression="",
+            overwrite=overwrite,
+            progress=progress,
+        )
+    factors.save(os.path.join(out_dir, "popularity.npz"))
+    if os.path.exists(os.path.join(data_dir, "truth.npz")):
+        truth = GroundTruth.load(data_dir)  # candidates get the factors of the last window
+        last = int(factors.item_windows.max()) if factors.item_windows.size else 0
+        cands = truth.candidates.reshape(-1)
+        item = factors.lookup("item", cands, np.full(cands.size, last))
+        user = factors.lookup("user", truth.users, np.full(truth.users.size, last))
+        for k, name in enumerate(feature_names("item_pop")):
+            truth.item_features[name] = (
+                item[:, k].reshape(truth.candidates.shape).astype(np.float32)
+            )
+        for k, name in enumerate(feature_names("user_act")):
+            truth.user_features[name] = user[:, k].astype(np.float32)
+        truth.save(out_dir)
+    extended.save(os.path.join(out_dir, "schema.json"))
+    return extended
