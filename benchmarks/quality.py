@@ -8,7 +8,13 @@ table (NDCG@10 overall and per bucket, examination-curve error, gap closed = (mo
 naive)/(oracle − naive), head-item share of the top 10), checks the targets, and writes
 report.md + plots.
 
+With --popularity the logs first get PreRec popularity / activity factors
+(`tfrs-debias popularity`), so the debiased models train a popularity tower and serve
+with the intervention; the table's head-share column then shows how far the top 10
+moves from popular items towards the truth's own mix.
+
 Usage: python benchmarks/quality.py [--out quality_output] [--epochs 5] [--config sim.json]
+       [--popularity]
 """
 
 from __future__ import annotations
@@ -34,6 +40,11 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--config", help="JSON of SimulatorConfig overrides")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--popularity",
+        action="store_true",
+        help="add popularity factors and train the popularity towers",
+    )
     args = p.parse_args(argv)
     overrides = {}
     if args.config:

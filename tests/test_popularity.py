@@ -1,0 +1,205 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrs_debias.cli import main
+from tfrs_debias.data import GroundTruth, make_dataset, validate_files
+from tfrs_debias.data.popularity import (
+    PopularityFactors,
+    add_popularity_features,
+    power_mean_factors,
+)
+from tfrs_debias.data.ratings import read_triples
+from tfrs_debias.evaluation import Evaluator, Scorer
+from tfrs_debias.models import MODEL_NAMES, EstimatorConfig, build_estimator
+from tfrs_debias.schema import Feature, ImpressionSchema
+from tfrs_debias.serving import export_saved_model
+from tfrs_debias.training import train
+
+SMALL = dict(embedding_dim=8, hidden_units=(16,), component_units=(8,), gate_units=(4,))
+
+
+def test_power_mean_factors_by_hand():
+    f = power_mean_factors(np.array([1, 2, 3]), powers=(1, 2))
+    np.testing.assert_allclose(f[:, 0], [0.5, 1.0, 1.5])  # mean 2
+    norm2 = np.sqrt((1 + 4 + 9) / 3)
+    np.testing.assert_allclose(f[:, 1], np.array([1, 2, 3]) / norm2)
+    assert power_mean_factors(np.zeros(3)).sum() == 0
+
+
+def test_windowed_factors_by_hand():
+    schema = ImpressionSchema.default(tasks=("click",), bias=False, request_id=False).replace(
+        add=[Feature("ts", "int64", "user_feature")]
+    )
+    cols = {
+        "user_id": np.array([1, 1, 2, 2, 2]),
+        "item_id": np.array([7, 7, 8, 7, 8]),
+        "click": np.array([1, 1, 1, 1, 0]),
+        "ts": np.array([0, 10, 20, 100, 110]),
+    }
+    f = PopularityFactors.from_columns(cols, schema, timestamp="ts", window_seconds=100)
+    # window 0: item 7 twice, item 8 once -> p1 factors 2/1.5, 1/1.5 ; window 1: item 7 alone
+    got = f.lookup("item", np.array([7, 8, 7, 9]), np.array([0, 0, 1, 1]))[:, 0]
+    np.testing.assert_allclose(got, [2 / 1.5, 1 / 1.5, 1.0, 0.0])
+
+
+@pytest.fixture(scope="module")
+def pop_dir(small_sim_dir, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("pop") / "data")
+    assert main(["popularity", "--data", small_sim_dir, "--out", out, "--no-progress"]) == 0
+    return out
+
+
+def test_popularity_dataset(pop_dir, small_sim_dir):
+    schema = ImpressionSchema.load(os.path.join(pop_dir, "schema.json"))
+    names = [f.name for f in schema.popularity_features]
+    assert names == [f"item_pop_p{p}" for p in range(1, 5)] + [
+        f"user_act_p{p}" for p in range(1, 5)
+    ]
+    assert "item_pop_p1" not in schema.serving_specs()
+    assert validate_files(os.path.join(pop_dir, "train-*"), schema).ok
+    batch = next(iter(make_dataset(os.path.join(pop_dir, "train-*"), schema, 50000, shuffle=False)))
+    items, clicks = batch["item_id"].numpy(), batch["click"].numpy()
+    counts = np.bincount(items[clicks == 1], minlength=items.max() + 1)
+    seen = counts[counts > 0]
+    expected = counts[items] / seen.mean()  # p = 1 over items with an interaction
+    np.testing.assert_allclose(batch["item_pop_p1"].numpy(), expected, rtol=1e-5)
+    truth = GroundTruth.load(pop_dir)
+    assert truth.item_features["item_pop_p2"].shape == truth.candidates.shape
+    with pytest.raises(ValueError, match="already has popularity features"):
+        add_popularity_features(pop_dir, pop_dir + "_again")
+
+
+def test_popularity_intervention(pop_dir):
+    schema = ImpressionSchema.load(os.path.join(pop_dir, "schema.json"))
+    batch = next(iter(make_dataset(os.path.join(pop_dir, "train-*"), schema, 256, shuffle=False)))
+    moved = dict(batch)
+    for f in schema.popularity_features:
+        moved[f.name] = batch[f.name] * 3.0 + 1.0
+    full = build_estimator(schema, EstimatorConfig(model="factorized", **SMALL))
+    # popularity is read in training ...
+    assert not np.array_equal(full(batch).numpy(), full(moved).numpy())
+    # ... but the served score intervenes: do(F = neutral)
+    np.testing.assert_array_equal(
+        full.debiased_logits(batch).numpy(), full.debiased_logits(moved).numpy()
+    )
+    keep = build_estimator(
+        schema, EstimatorConfig(model="position_debiased", popularity_keep=0.5, **SMALL)
+    )
+    keep(batch)
+    r = keep.relevance_logits(batch)
+    expected = r + 0.5 * (
+        keep.popularity_logits(batch) - keep.popularity_logits(batch, neutral=True)
+    )
+    np.testing.assert_allclose(keep.debiased_logits(batch).numpy(), expected.numpy(), rtol=1e-6)
+
+
+def test_export_reads_popularity_only_when_kept(pop_dir, tmp_path):
+    schema = ImpressionSchema.load(os.path.join(pop_dir, "schema.json"))
+    for keep in (0.0, 0.5):
+        run = train(
+            os.path.join(pop_dir, "train-*"),
+            str(tmp_path / f"run{keep}"),
+            EstimatorConfig(model="position_debiased", popularity_keep=keep, **SMALL),
+            schema,
+            epochs=1,
+            steps_per_epoch=3,
+            verbose=0,
+        )
+        path = export_saved_model(run.model, str(tmp_path / f"m{keep}"))
+        sig = tf.saved_model.load(path).signatures["serving_default"]
+        inputs = set(sig.structured_input_signature[1])
+        assert ("item_pop_p1" in inputs) == (keep > 0)
+        assert "position" not in inputs
+        res = Evaluator(GroundTruth.load(pop_dir), ks=(10,)).ranking(Scorer.from_saved_model(path))
+        assert 0 < res["ndcg"]["click"]["@10"] <= 1
+
+
+def _write(path, rows, sep=" "):
+    path.write_text("".join(sep.join(str(v) for v in r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_read_triples_formats_and_errors(tmp_path):
+    a = _write(tmp_path / "a.txt", [(1, 2, 5), (1, 3, 1)], sep="\t")
+    b = _write(tmp_path / "b.csv", [("user", "item", "rating"), (1, 2, 5), (1, 3, 1)], sep=",")
+    for path in (a, b):
+        u, i, r = read_triples(path)
+        assert u.tolist() == [1, 1] and i.tolist() == [2, 3] and r.tolist() == [5.0, 1.0]
+    bad = _write(tmp_path / "bad.txt", [(1, 2, 5), (1, "x", 3)])
+    with pytest.raises(ValueError, match=r"bad.txt: line 2: non-numeric field"):
+        read_triples(bad)
+    short = _write(tmp_path / "short.txt", [(1, 2)])
+    with pytest.raises(ValueError, match=r"short.txt: line 1: expected 'user item rating'"):
+        read_triples(short)
+
+
+def test_ratings_with_random_test_every_estimator(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    n_users, n_items = 60, 40
+    like = rng.normal(size=(n_users, 3)) @ rng.normal(size=(3, n_items))
+    train_rows, test_rows = [], []
+    for u in range(n_users):
+        shown = np.argsort(-(like[u] + rng.normal(size=n_items)))[:15]  # biased policy
+        train_rows += [(u, i, 5 if like[u, i] > 0.5 else 2) for i in shown]
+        rand = rng.choice(n_items, 5, replace=False)  # random test items
+        test_rows += [(u, i, 5 if like[u, i] > 0.5 else 2) for i in rand]
+    out = str(tmp_path / "data")
+    assert (
+        main(
+            [
+                "ratings",
+                "--train",
+                _write(tmp_path / "train.txt", train_rows),
+                "--test",
+                _write(tmp_path / "test.txt", test_rows, sep=","),
+                "--out",
+                out,
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    schema = ImpressionSchema.load(os.path.join(out, "schema.json"))
+    assert not schema.bias_features and schema.tasks == ("click",)
+    truth = GroundTruth.load(out)
+    assert truth.candidates.shape == (n_users, 5)
+    for name in MODEL_NAMES:
+        run = str(tmp_path / name)
+        assert (
+            main(
+                [
+                    "train",
+                    "--train-files",
+                    os.path.join(out, "train-*"),
+                    "--model",
+                    name,
+                    "--out",
+                    run,
+                    "--epochs",
+                    "1",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
+        assert main(["export", "--run", run, "--out", str(tmp_path / "models" / name)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                out,
+                "--k",
+                "5",
+                "--out",
+                str(tmp_path / "report"),
+                *[a for n in MODEL_NAMES for a in ("--model", f"{n}={tmp_path}/models/{n}")],
+            ]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "| anchored_factorized |" in text and "factorized click: logged AUC" in text
