@@ -24,7 +24,9 @@ import json
 import os
 
 from tfrs_debias.data import ImpressionSimulator, SimulatorConfig
+from tfrs_debias.data.popularity import add_popularity_features
 from tfrs_debias.evaluation import (
+    Variant,
     check_targets,
     default_variants,
     format_table,
@@ -32,6 +34,7 @@ from tfrs_debias.evaluation import (
     summary_rows,
     write_report,
 )
+from tfrs_debias.models import EstimatorConfig
 
 
 def main(argv=None) -> int:
@@ -53,8 +56,18 @@ def main(argv=None) -> int:
     data = os.path.join(args.out, "data")
     sim = ImpressionSimulator(SimulatorConfig(**{**overrides, "seed": args.seed}))
     sim.write(data, overwrite=True, progress=False)
+    variants = list(default_variants())
+    variants.insert(
+        -1,
+        Variant(
+            "factorized_item_marginal", EstimatorConfig(model="factorized", item_marginal_alpha=1.0)
+        ),
+    )
+    if args.popularity:
+        add_popularity_features(data, data + "_popularity", overwrite=True, progress=False)
+        data += "_popularity"
     results = run_comparison(
-        data, default_variants(), os.path.join(args.out, "runs"), epochs=args.epochs, verbose=1
+        data, variants, os.path.join(args.out, "runs"), epochs=args.epochs, verbose=1
     )
     rows = summary_rows(results)
     print(format_table(rows))

@@ -155,8 +155,10 @@ class MovieLensConfig:
     rel_slope: float = 2.0
     rel_midpoint: float = 3.5
     like_midpoint: float = 4.25
-    policy_relevance: float = 1.0
-    policy_popularity: float = 0.5
+    # Same logging-policy defaults as the simulator (see SimulatorConfig): a policy
+    # that leans on popularity, so position bias misleads a naive model.
+    policy_relevance: float = 0.5
+    policy_popularity: float = 1.5
     policy_noise: float = 1.0
     examination: ExaminationModel = ExaminationModel()
     valid_fraction: float = 0.1
