@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tfrs_debias.data.files import expand_files
-from tfrs_debias.data.reader import make_dataset
+from tfrs_debias.data.reader import read_columns
 from tfrs_debias.data.truth import GroundTruth
 from tfrs_debias.data.writer import write_examples
 from tfrs_debias.schema import Feature, ImpressionSchema
@@ -117,12 +117,6 @@ def _windows(columns: dict, timestamp: str | None, window_seconds: int) -> np.nd
     if not timestamp:
         return np.zeros(n, np.int64)
     return np.asarray(columns[timestamp], np.int64) // int(window_seconds)
-
-
-def read_columns(files: str | Sequence[str], schema: ImpressionSchema) -> dict[str, np.ndarray]:
-    """All rows of ``files`` as numpy columns (tf.data, vectorised parsing)."""
-    batches = list(make_dataset(expand_files(files), schema, 65536, shuffle=False))
-    return {k: np.concatenate([b[k].numpy() for b in batches]) for k in batches[0]}
 
 
 def add_popularity_features(

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 from tfrs_debias.backend import tf
 from tfrs_debias.data.files import common_compression, expand_files
 from tfrs_debias.schema import ImpressionSchema
@@ -94,3 +96,11 @@ def make_naive_dataset(
     spec = schema.parse_spec()
     ds = tf.data.TFRecordDataset(paths, compression_type=common_compression(paths))
     return ds.map(lambda r: tf.io.parse_single_example(r, spec)).batch(batch_size)
+
+
+def read_columns(files: str | Sequence[str], schema: ImpressionSchema) -> dict:
+    """All rows of ``files`` as numpy columns ``{name: [rows]}`` (vectorised parsing)."""
+    batches = list(make_dataset(files, schema, 65536, shuffle=False))
+    if not batches:
+        return {}
+    return {k: np.concatenate([b[k].numpy() for b in batches]) for k in batches[0]}

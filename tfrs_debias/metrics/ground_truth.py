@@ -1,5 +1,6 @@
 """Scoring a model against a `GroundTruth`: NDCG of the debiased scores on the truth's
-candidates, and the learned examination curve against the true one."""
+candidates. (The learned examination curve is measured by `Evaluator.examination`,
+from any model's ``biased`` path.)"""
 
 from __future__ import annotations
 
@@ -54,33 +55,3 @@ def score_candidates(
 def truth_ndcg(scores: np.ndarray, truth: GroundTruth, task: str, k: int = 10) -> np.ndarray:
     """``[N]`` NDCG@k per test user of ``scores [N, C]`` against true relevance of ``task``."""
     return ndcg_at_k(scores, truth.relevance[task], k, truth.mask)
-
-
-def learned_examination(
-    relative_fn: Callable,
-    devices: tuple[str, ...],
-    num_positions: int,
-    task_index: int = 0,
-    schema: ImpressionSchema | None = None,
-) -> np.ndarray:
-    """``[num_devices, num_positions]`` learned examination relative to position 0.
-
-    ``relative_fn(features, reference)`` is e.g. ``model.relative_examination``.
-    """
-    pos_name = "position"
-    dev_name = "device"
-    if schema is not None:
-        names = [f.name for f in schema.bias_features]
-        pos_name, dev_name = names[0], names[1]
-    pos = np.tile(np.arange(num_positions, dtype=np.int64), len(devices))
-    dev = np.repeat(np.array(devices, dtype=object), num_positions).astype(bytes)
-    feats = {pos_name: tf.constant(pos), dev_name: tf.constant(dev)}
-    ref = {pos_name: tf.zeros_like(feats[pos_name]), dev_name: tf.constant(dev)}
-    rel = np.asarray(relative_fn(feats, ref))[:, task_index]
-    return rel.reshape(len(devices), num_positions)
-
-
-def examination_error(learned: np.ndarray, truth: GroundTruth) -> np.ndarray:
-    """``[num_devices, num_positions]`` relative error of a learned relative curve."""
-    true = truth.examination / truth.examination[:, :1]
-    return np.abs(learned - true) / true

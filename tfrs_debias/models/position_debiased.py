@@ -142,11 +142,3 @@ class PositionDebiasedEstimator(BaseEstimator):
         s, keep, adv_loss = self.bias_outputs(features, r, training)
         logits = combine_logits(r, s, keep, self.config.bias_combine)
         return {"logits": logits, "aux_loss": adv_loss, "relevance": r, "bias": s}
-
-    def relative_examination(self, features: Features, reference: Features) -> tf.Tensor:
-        """``[batch, num_tasks]`` examination of ``features`` relative to ``reference``:
-        ``σ(s)/σ(s_ref)`` (multiply) or ``exp(s - s_ref)`` (add, exact for small CTRs)."""
-        s, s_ref = self.bias_logits(features), self.bias_logits(reference)
-        if self.config.bias_combine == "multiply":
-            return tf.exp(tf.math.log_sigmoid(s) - tf.math.log_sigmoid(s_ref))
-        return tf.exp(s - s_ref)

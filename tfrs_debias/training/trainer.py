@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from tfrs_debias.backend import keras, tf
-from tfrs_debias.data.files import expand_files
+from tfrs_debias.data.files import common_compression, expand_files
 from tfrs_debias.data.reader import make_dataset
 from tfrs_debias.data.validation import validate_files
 from tfrs_debias.models import BaseEstimator, EstimatorConfig, build_estimator
@@ -96,14 +96,9 @@ def build_vocabularies(
 
 
 def count_rows(files: Sequence[str]) -> int:
-    ds = tf.data.TFRecordDataset(list(files), compression_type=_compression(files)).batch(65536)
+    ds = tf.data.TFRecordDataset(list(files), compression_type=common_compression(files))
+    ds = ds.batch(65536)
     return int(sum(int(b.shape[0]) for b in ds))
-
-
-def _compression(files: Sequence[str]) -> str:
-    from tfrs_debias.data.files import common_compression
-
-    return common_compression(files)
 
 
 class ThroughputLogger(keras.callbacks.Callback):

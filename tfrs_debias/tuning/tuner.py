@@ -30,7 +30,7 @@ import numpy as np
 
 from tfrs_debias.backend import keras
 from tfrs_debias.data.files import expand_files
-from tfrs_debias.data.reader import make_dataset
+from tfrs_debias.data.reader import make_dataset, read_columns
 from tfrs_debias.data.truth import GroundTruth
 from tfrs_debias.metrics.ground_truth import score_candidates, truth_ndcg
 from tfrs_debias.metrics.ranking import ndcg_at_k
@@ -78,8 +78,7 @@ def random_slice_objective(
 ) -> Callable:
     if schema.request_id is None:
         raise ValueError("random_ndcg needs a request_id feature to group the slice by")
-    batches = list(make_dataset(files, schema, 65536, shuffle=False))
-    data = {n: np.concatenate([b[n].numpy() for b in batches]) for n in batches[0]}
+    data = read_columns(files, schema)
     feats = {f.name: data[f.name] for f in schema.relevance_features}
 
     def objective(model) -> float:
