@@ -20,7 +20,7 @@ version. Signatures (``saved_model_cli show --dir DIR --all`` lists them):
     (the training path: for calibration and analysis, never for ranking).
 ``components`` (factorized models)
     relevance and bias features to ``{component}_{task}: [batch]`` component logits
-    and ``gate_{component}_{task}: [batch]`` gate weights.
+    and ``gate_{component}_{task}: [batch]`` gate weights of the relevance components.
 ``select_top_k``
     one user's features (scalars), candidate item features ``[num_candidates]``,
     ``exclude_item_ids: [num_excluded]`` and ``k`` -> ``item_ids: [k]``,
@@ -83,7 +83,8 @@ class ServingModule(tf.Module):
         for k, comp in enumerate(COMPONENTS):
             for i, t in enumerate(self.tasks):
                 result[f"{comp}_{t}"] = out["components"][:, i, k]
-                result[f"gate_{comp}_{t}"] = out["gates"][:, i, k]
+                if k < out["gates"].shape[-1]:  # the bias is combined, not gated
+                    result[f"gate_{comp}_{t}"] = out["gates"][:, i, k]
         return result
 
     def select_top_k(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
