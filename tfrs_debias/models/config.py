@@ -38,7 +38,11 @@ class EstimatorConfig:
       gate_units: hidden widths of the mixture-of-logits gate (factorized models).
       component_units: hidden widths of the user-only and item-only towers.
       anchor_weights: BCE weights on the user-only, item-only and bias components
-        (anchored factorized).
+        (anchored factorized). Defaults to (0.1, 0.1, 0.0): on the default simulator
+        (5 epochs) NDCG@10 was 0.559 with (1, 1, 1), 0.656 with (1, 1, 0) and 0.691
+        with (0.1, 0.1, 0). Under PAL, σ(s) is the examination probability; anchoring
+        s alone to clicks pulls it towards the click rate instead. A bias anchor fits
+        ``bias_combine="add"`` better.
       item_marginal_alpha: fraction α of the item-only marginal served with the
         interaction component (factorized models).
       learning_rate: Adam learning rate used by `train` unless it is given one.
@@ -68,7 +72,7 @@ class EstimatorConfig:
     adversary_weight: float = 1.0
     gate_units: tuple[int, ...] = (16,)
     component_units: tuple[int, ...] = (64,)
-    anchor_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    anchor_weights: tuple[float, float, float] = (0.1, 0.1, 0.0)
     item_marginal_alpha: float = 0.0
     learning_rate: float = 1e-3
     popularity_units: tuple[int, ...] = (16,)

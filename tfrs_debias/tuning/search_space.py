@@ -29,7 +29,7 @@ MIXTURE = {
     "component_width": [32, 64, 128],
     "item_marginal_alpha": [0.0, 0.25, 0.5, 1.0],
 }
-ANCHOR = {"anchor_weight": [0.1, 0.5, 1.0]}
+ANCHOR = {"anchor_weight": [0.03, 0.1, 0.3, 1.0], "bias_anchor_weight": [0.0, 0.1]}
 
 FAMILIES = {
     "multi_task": {**COMMON, **MMOE},
@@ -122,5 +122,5 @@ def config_fields(model: str, values: Mapping[str, Any], tasks: tuple[str, ...])
         )
     if "anchor_weight" in values:
         w = float(values["anchor_weight"])
-        fields["anchor_weights"] = [w, w, w]
+        fields["anchor_weights"] = [w, w, float(values.get("bias_anchor_weight", 0.0))]
     return fields
