@@ -328,11 +328,6 @@ def config_from_dict(data: dict[str, Any]) -> MovieLensConfig:
     unknown = set(data) - {f.name for f in dataclasses.fields(MovieLensConfig)}
     if unknown:
         raise ValueError(f"unknown movielens config keys {sorted(unknown)}")
-    if isinstance(data.get("examination"), dict):
-        data = {
-            **data,
-            "examination": ExaminationModel(
-                **{k: tuple(v) for k, v in data["examination"].items()}
-            ),
-        }
+    if "examination" in data:
+        data = {**data, "examination": ExaminationModel.coerce(data["examination"])}
     return MovieLensConfig(**data)

@@ -84,9 +84,7 @@ class SimulatorConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.examination, dict):
-            exam = {k: tuple(v) for k, v in self.examination.items()}
-            object.__setattr__(self, "examination", ExaminationModel(**exam))
+        object.__setattr__(self, "examination", ExaminationModel.coerce(self.examination))
         checks = {
             "num_users": self.num_users >= 1,
             "num_items": self.num_items >= self.candidates_per_request,

@@ -34,6 +34,13 @@ class ExaminationModel:
         if not all(0 < t <= 1 for t in self.top):
             raise ValueError("top examination probabilities must be in (0, 1]")
 
+    @classmethod
+    def coerce(cls, value: ExaminationModel | dict) -> ExaminationModel:
+        """``value`` as an `ExaminationModel` (JSON configs give a dict of lists)."""
+        if isinstance(value, cls):
+            return value
+        return cls(**{k: tuple(v) for k, v in value.items()})
+
     def curves(self, num_positions: int) -> np.ndarray:
         """``[num_devices, num_positions]`` true examination probabilities."""
         pos = np.arange(num_positions, dtype=np.float64)

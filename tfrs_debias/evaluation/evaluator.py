@@ -23,7 +23,7 @@ import numpy as np
 from tfrs_debias.backend import keras, tf
 from tfrs_debias.data.reader import make_dataset
 from tfrs_debias.data.truth import GroundTruth
-from tfrs_debias.metrics.ground_truth import candidate_features
+from tfrs_debias.metrics.ground_truth import apply_batched, candidate_features, score_candidates
 from tfrs_debias.metrics.ranking import ndcg_at_k
 from tfrs_debias.schema import ImpressionSchema
 
@@ -99,15 +99,6 @@ def item_bucket(
     return np.where(counts >= max(high, low + 1), "head", np.where(counts <= low, "tail", "torso"))
 
 
-def _batched(fn: ProbFn, feats: dict[str, np.ndarray], batch_size: int = 65536) -> np.ndarray:
-    total = len(next(iter(feats.values())))
-    outs = [
-        fn({k: tf.constant(v[s : s + batch_size]) for k, v in feats.items()})
-        for s in range(0, total, batch_size)
-    ]
-    return np.concatenate(outs)
-
-
 class Evaluator:
     """Evaluates scorers against one dataset directory (logs, schema, truth).
 
@@ -133,9 +124,7 @@ class Evaluator:
     # -- against the truth --------------------------------------------------------
     def truth_scores(self, scorer: Scorer) -> np.ndarray:
         """``[N, C, num_tasks]`` served probabilities of the truth's candidates."""
-        feats = candidate_features(self.truth, scorer.schema)
-        probs = _batched(scorer.debiased, feats)
-        return probs.reshape(self.truth.candidates.shape + (len(scorer.tasks),))
+        return score_candidates(scorer.debiased, self.truth, scorer.schema)
 
     def ranking(self, scorer: Scorer) -> dict[str, Any]:
         truth = self.truth
@@ -197,7 +186,7 @@ class Evaluator:
                     position.name: np.full(pick.size, p, np.int64),
                     device.name: np.full(pick.size, name.encode(), dtype=object),
                 }
-                means.append(_batched(scorer.biased, f)[:, 0].mean())
+                means.append(apply_batched(scorer.biased, f)[:, 0].mean())
             learned[d] = np.asarray(means) / means[0]
         true = truth.examination / truth.examination[:, :1]
         error = np.abs(learned - true) / true

@@ -42,14 +42,20 @@ def score_candidates(
     score_fn: ScoreFn, truth: GroundTruth, schema: ImpressionSchema, batch_size: int = 65536
 ) -> np.ndarray:
     """``[N, C, num_tasks]`` outputs of ``score_fn`` (e.g. ``model.debiased_logits``)."""
-    feats = candidate_features(truth, schema)
-    total = len(next(iter(feats.values())))
-    outs = []
-    for start in range(0, total, batch_size):
-        batch = {k: tf.constant(v[start : start + batch_size]) for k, v in feats.items()}
-        outs.append(np.asarray(score_fn(batch)))
-    out = np.concatenate(outs)
+    out = apply_batched(score_fn, candidate_features(truth, schema), batch_size)
     return out.reshape(truth.candidates.shape + out.shape[1:])
+
+
+def apply_batched(
+    fn: ScoreFn, features: dict[str, np.ndarray], batch_size: int = 65536
+) -> np.ndarray:
+    """``fn`` over ``features`` (numpy columns) in batches, outputs concatenated."""
+    total = len(next(iter(features.values())))
+    outs = [
+        np.asarray(fn({k: tf.constant(v[s : s + batch_size]) for k, v in features.items()}))
+        for s in range(0, total, batch_size)
+    ]
+    return np.concatenate(outs)
 
 
 def truth_ndcg(scores: np.ndarray, truth: GroundTruth, task: str, k: int = 10) -> np.ndarray:
