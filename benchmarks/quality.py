@@ -24,7 +24,7 @@ import json
 import os
 
 from tfrs_debias.data import ImpressionSimulator, SimulatorConfig
-from tfrs_debias.data.popularity import add_popularity_features
+from tfrs_debias.data.sources.popularity import add_popularity_features
 from tfrs_debias.evaluation import (
     Variant,
     check_targets,

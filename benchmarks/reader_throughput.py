@@ -16,7 +16,7 @@ import tempfile
 import time
 
 from tfrs_debias.data import ImpressionSimulator, SimulatorConfig, make_dataset
-from tfrs_debias.data.reader import make_naive_dataset
+from tfrs_debias.data.io.reader import make_naive_dataset
 from tfrs_debias.schema import ImpressionSchema
 
 

@@ -154,6 +154,6 @@ def test_loss_decreases_on_toy_problem(data, small_sim_dir, name):
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     ds = make_dataset(f"{small_sim_dir}/train-*", schema, 1024, seed=0).take(20).cache()
     history = model.fit(ds, epochs=4, verbose=0).history
-    losses = [float(x) for x in history["total_loss"]]
+    losses = [float(x) for x in history["loss"]]
     assert losses[-1] < losses[0], losses
     assert history["click_auc"][-1] > 0.6

@@ -2,14 +2,14 @@ import numpy as np
 import pytest
 
 from tfrs_debias.cli import main
-from tfrs_debias.data.movielens import (
+from tfrs_debias.data.io.truth import GroundTruth
+from tfrs_debias.data.sources.movielens import (
     MovieLensConfig,
     MovieLensConverter,
     detect_format,
     read_ratings,
     read_tfds_ratings,
 )
-from tfrs_debias.data.truth import GroundTruth
 
 ROWS = [(1, 10, 5.0, 300), (1, 20, 3.0, 100), (2, 10, 4.0, 200), (3, 30, 1.0, 50)]
 
@@ -75,7 +75,10 @@ def test_conversion_outputs_and_truth(tmp_path):
     ratings = read_ratings(_synthetic_ratings(tmp_path))
     conv = MovieLensConverter(MovieLensConfig(seed=1))
     splits, truth = conv.convert(ratings, progress=False)
-    assert set(splits) == {"train", "valid", "test", "oracle_train", "oracle_valid"}
+    assert set(splits) == {"train", "valid", "test", "full_train", "full_valid"} | {
+        "oracle_train",
+        "oracle_valid",
+    }
     train = splits["train"]
     assert set(np.unique(train["position"])) == set(range(10))
     # Every logged (user, item) pair is a real rating outside the user's held-out truth.

@@ -6,12 +6,12 @@ import tensorflow as tf
 
 from tfrs_debias.cli import main
 from tfrs_debias.data import GroundTruth, make_dataset, validate_files
-from tfrs_debias.data.popularity import (
+from tfrs_debias.data.sources.popularity import (
     PopularityFactors,
     add_popularity_features,
     power_mean_factors,
 )
-from tfrs_debias.data.ratings import read_triples
+from tfrs_debias.data.sources.ratings import read_triples
 from tfrs_debias.evaluation import Evaluator, Scorer
 from tfrs_debias.models import MODEL_NAMES, EstimatorConfig, build_estimator
 from tfrs_debias.schema import Feature, ImpressionSchema

@@ -14,7 +14,7 @@ import pytest
 from tfrs_debias.backend import tf
 from tfrs_debias.data import ImpressionSimulator, SimulatorConfig
 from tfrs_debias.evaluation import Targets, Variant, check_targets, run_comparison, summary_rows
-from tfrs_debias.models import ESTIMATORS, EstimatorConfig, PositionDebiasedEstimator
+from tfrs_debias.models import REGISTRY, EstimatorConfig, EstimatorEntry, PositionDebiasedEstimator
 
 SMALL = dict(embedding_dim=16, hidden_units=(64, 32))
 LOOSE = Targets(min_gap_closed=None, min_ndcg_gain=0.10, max_exam_error=0.35)
@@ -50,16 +50,21 @@ def test_debiasing_quality_gate(world, tmp_path, monkeypatch):
         [
             Variant("naive", EstimatorConfig(model="multi_task", **SMALL)),
             Variant("pd_feature_dropout", pd),
-            Variant("oracle", EstimatorConfig(model="multi_task", **SMALL), "oracle_train"),
+            Variant("full_information", EstimatorConfig(model="multi_task", **SMALL), "full_train"),
         ],
         str(tmp_path / "runs"),
     )
     by_name = {r["model"]: r for r in rows}
     assert check_targets(rows, LOOSE, factorized=()) == []
 
-    monkeypatch.setitem(ESTIMATORS, "position_debiased", DisconnectedBiasTower)
+    entry = REGISTRY["position_debiased"]
+    monkeypatch.setitem(
+        REGISTRY,
+        "position_debiased",
+        EstimatorEntry(entry.name, DisconnectedBiasTower, entry.search_groups, "broken"),
+    )
     broken = _compare(world, [Variant("pd_disconnected", pd)], str(tmp_path / "broken"))
-    rows_broken = [by_name["naive"], broken[0], by_name["oracle"]]
+    rows_broken = [by_name["naive"], broken[0], by_name["full_information"]]
     rows_broken = summary_rows({r["model"]: _as_result(r) for r in rows_broken})
     misses = check_targets(rows_broken, LOOSE, factorized=())
     assert misses, "a disconnected bias tower must fail the quality gate"

@@ -7,7 +7,7 @@ import pytest
 
 from tfrs_debias.cli import main
 from tfrs_debias.data import ExaminationModel, GroundTruth, ImpressionSimulator, SimulatorConfig
-from tfrs_debias.data.slates import draw_labels, gumbel_top_k, rank_slates
+from tfrs_debias.data.sources.click_model import draw_labels, gumbel_top_k, rank_slates
 from tfrs_debias.schema import ImpressionSchema
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tfrs_debias.data import make_dataset, write_examples
-from tfrs_debias.data.reader import make_naive_dataset
+from tfrs_debias.data.io.reader import make_naive_dataset
 from tfrs_debias.schema import Feature, ImpressionSchema
 
 SCHEMA = ImpressionSchema.default(tasks=("click",)).replace(

@@ -1,73 +1,48 @@
 """tfrs_debias: multi-task ranking on impression logs with bias taken out at serving.
 
-Importing this package sets ``TF_USE_LEGACY_KERAS=1`` before TensorFlow loads (TFRS
-needs Keras 2) and fails clearly if TensorFlow was already loaded with Keras 3.
+Public names load on first use, so ``import tfrs_debias`` is cheap. Everything that
+touches TensorFlow imports it through `tfrs_debias.backend`, which sets
+``TF_USE_LEGACY_KERAS=1`` before TensorFlow loads (TFRS needs Keras 2) and fails
+clearly if TensorFlow was already loaded with Keras 3.
 """
 
-from tfrs_debias import backend  # noqa: F401  (must run before anything imports TF)
-from tfrs_debias.data import (
-    ExaminationModel,
-    GroundTruth,
-    ImpressionSimulator,
-    InvalidDataError,
-    SimulatorConfig,
-    ValidationReport,
-    make_dataset,
-    validate_files,
-    write_examples,
-)
-from tfrs_debias.evaluation import (
-    Evaluator,
-    Scorer,
-    Variant,
-    format_table,
-    run_comparison,
-    summary_rows,
-    write_report,
-)
-from tfrs_debias.models import (
-    AnchoredFactorizedEstimator,
-    EstimatorConfig,
-    FactorizedEstimator,
-    MultiTaskEstimator,
-    PositionDebiasedEstimator,
-    build_estimator,
-)
-from tfrs_debias.schema import Feature, ImpressionSchema, SchemaError
-from tfrs_debias.serving import TopItemSelector, export_saved_model, make_server
-from tfrs_debias.training import load_run, train
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from tfrs_debias._lazy import lazy_exports
 
-__all__ = [
-    "AnchoredFactorizedEstimator",
-    "EstimatorConfig",
-    "Evaluator",
-    "ExaminationModel",
-    "FactorizedEstimator",
-    "Feature",
-    "GroundTruth",
-    "ImpressionSchema",
-    "ImpressionSimulator",
-    "InvalidDataError",
-    "MultiTaskEstimator",
-    "PositionDebiasedEstimator",
-    "SchemaError",
-    "Scorer",
-    "SimulatorConfig",
-    "TopItemSelector",
-    "ValidationReport",
-    "Variant",
-    "build_estimator",
-    "export_saved_model",
-    "format_table",
-    "load_run",
-    "make_dataset",
-    "make_server",
-    "run_comparison",
-    "summary_rows",
-    "train",
-    "validate_files",
-    "write_examples",
-    "write_report",
-]
+_EXPORTS = {
+    **dict.fromkeys(
+        ("ExaminationModel", "GroundTruth", "ImpressionSimulator", "InvalidDataError")
+        + ("LogDirectory", "SimulatorConfig", "ValidationReport", "make_dataset")
+        + ("validate_files", "write_examples"),
+        "tfrs_debias.data",
+    ),
+    **dict.fromkeys(
+        ("Evaluator", "Scorer", "Variant", "format_table", "run_comparison")
+        + ("summary_rows", "write_report"),
+        "tfrs_debias.evaluation",
+    ),
+    **dict.fromkeys(
+        ("AnchoredFactorizedEstimator", "EstimatorConfig", "FactorizedEstimator")
+        + ("MultiTaskEstimator", "PositionDebiasedEstimator", "build_estimator"),
+        "tfrs_debias.models",
+    ),
+    **dict.fromkeys(("Feature", "ImpressionSchema", "SchemaError"), "tfrs_debias.schema"),
+    **dict.fromkeys(
+        ("LoadedExport", "TopItemSelector", "export_saved_model", "make_server"),
+        "tfrs_debias.serving",
+    ),
+    **dict.fromkeys(("load_run", "train"), "tfrs_debias.training"),
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__version__ = "0.2.0"
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tfrs_debias.data import *  # noqa: F403
+    from tfrs_debias.evaluation import *  # noqa: F403
+    from tfrs_debias.models import *  # noqa: F403
+    from tfrs_debias.schema import Feature, ImpressionSchema, SchemaError  # noqa: F401
+    from tfrs_debias.serving import *  # noqa: F403
+    from tfrs_debias.training import load_run, train  # noqa: F401

@@ -1,26 +1,35 @@
-"""`run_demo`: the whole story on the embedded default, as the commands a user types.
+"""`run_demo`: the whole story on the embedded default, as library calls.
 
-simulate -> validate -> train naive (multi-task), position-debiased and the oracle ->
-export naive and debiased -> evaluate all three against the ground truth (report with
-tables and plots) -> select top items for a few users from the debiased export.
+simulate -> validate -> train the naive model (multi-task), the position-debiased model
+and the full-information ceiling (multi-task on the twin where every impression was
+examined) -> export -> evaluate all three against the ground truth (report with tables,
+gap closed with a bootstrap interval, plots) -> select top items for a few users from
+the debiased export. ``tfrs-debias demo`` and ``pipelines/demo.py`` run it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 
-from tfrs_debias.data.truth import GroundTruth
+from tfrs_debias.data.io.log_directory import LogDirectory
+from tfrs_debias.data.io.validation import validate_files
+from tfrs_debias.data.sources.simulator import ImpressionSimulator, SimulatorConfig
+from tfrs_debias.evaluation.evaluate_exports import evaluate_exports
+from tfrs_debias.evaluation.report import format_table
+from tfrs_debias.models.config import EstimatorConfig
+from tfrs_debias.serving.export import export_saved_model
+from tfrs_debias.serving.top_item_selector import TopItemSelector
+from tfrs_debias.training.trainer import train
 
 MODELS = (  # name, estimator, training split
     ("naive", "multi_task", "train"),
     ("position_debiased", "position_debiased", "train"),
-    ("oracle", "multi_task", "oracle_train"),
+    ("full_information", "multi_task", "full_train"),
 )
 
 
-class DemoError(RuntimeError):
-    pass
+def _step(text: str) -> None:
+    print(f"\n== {text}", flush=True)
 
 
 def run_demo(
@@ -29,76 +38,48 @@ def run_demo(
     epochs: int = 5,
     small: bool = False,
     quiet: bool = False,
-) -> dict:
-    """Runs the demo; returns the evaluation summary rows. Raises `DemoError` if a step fails."""
-    from tfrs_debias.cli import main as cli
-
-    def step(*argv: str) -> None:
-        print(f"\n$ tfrs-debias {' '.join(argv)}", flush=True)
-        code = cli(list(argv))
-        if code:
-            raise DemoError(f"step failed with exit code {code}: tfrs-debias {' '.join(argv)}")
-
-    data = os.path.join(out, "data")
-    progress = ("--no-progress",) if quiet else ()
-    step("simulate", "--out", data, "--overwrite", *(("--small",) if small else ()), *progress)
-    step("validate", "--files", os.path.join(data, "train*"))
+) -> list[dict]:
+    """Runs the demo; returns the evaluation summary rows (one per model)."""
+    data = LogDirectory(os.path.join(out, "data"))
+    config = SimulatorConfig.small() if small else SimulatorConfig()
+    _step(f"simulate {config.num_requests} requests into {data.path}")
+    ImpressionSimulator(config).write(data.path, overwrite=True, progress=not quiet)
+    schema = data.schema()
+    _step("validate the training logs")
+    print(validate_files(data.require("train"), schema).summary())
     exports = {}
     for name, model, split in MODELS:
-        run = os.path.join(out, "runs", name)
-        step(
-            "train",
-            "--train-files",
-            os.path.join(data, f"{split}-*"),
-            "--valid-files",
-            os.path.join(data, "valid-*"),
-            "--model",
-            model,
-            "--out",
-            run,
-            "--epochs",
-            str(epochs),
-            "--validate",
-            "none",
-            *(("--quiet",) if quiet else ()),
+        _step(f"train {name} ({model} on {split})")
+        run = train(
+            data.require(split),
+            os.path.join(out, "runs", name),
+            EstimatorConfig(model=model),
+            schema,
+            valid_files=data.require("valid"),
+            epochs=epochs,
+            validate="none",
+            verbose=0 if quiet else 2,
         )
-        exports[name] = os.path.join(saved_models, f"demo_{name}")
-        step("export", "--run", run, "--out", exports[name])
+        print(run.summary())
+        exports[name] = export_saved_model(run.model, os.path.join(saved_models, f"demo_{name}"))
+        print(f"exported {name} to {exports[name]}")
+    _step("evaluate against the ground truth")
     report = os.path.join(out, "report")
-    step(
-        "evaluate",
-        "--data",
-        data,
-        "--out",
-        report,
-        *[arg for name, path in exports.items() for arg in ("--model", f"{name}={path}")],
-    )
-    truth = GroundTruth.load(data)
+    _, rows, paths = evaluate_exports(data.path, exports, report)
+    print(format_table(rows))
+    truth = data.truth()
+    selector = TopItemSelector.from_saved_model(exports["position_debiased"])
     for k in range(3):
-        user = int(truth.users[k * len(truth.users) // 3])
-        cands = os.path.join(out, f"candidates_user{user}.csv")
-        with open(cands, "w", encoding="utf-8") as fh:
-            fh.write("item_id,item_genre\n")
-            row = list(truth.users).index(user)
-            for item, genre in zip(
-                truth.candidates[row], truth.item_features["item_genre"][row], strict=True
-            ):
-                fh.write(f"{item},{genre}\n")
-        step(
-            "select",
-            "--model",
-            exports["position_debiased"],
-            "--user",
-            str(user),
-            "--user-feature",
-            f"user_segment={truth.user_features['user_segment'][row]}",
-            "--candidates",
-            cands,
-            "--k",
-            "5",
-        )
-    with open(os.path.join(report, "metrics.json"), encoding="utf-8") as fh:
-        summary = json.load(fh)["summary"]
-    print(f"\nreport: {report}/report.md (plots: examination.png, ndcg_buckets.png)")
+        row = k * len(truth.users) // 3
+        user = {"user_id": int(truth.users[row])}
+        user.update({n: v[row] for n, v in truth.user_features.items()})
+        valid = truth.mask[row]
+        candidates = {"item_id": truth.candidates[row][valid]}
+        candidates.update({n: v[row][valid] for n, v in truth.item_features.items()})
+        picks = selector.select(user, candidates, k=5)
+        _step(f"top 5 for user {user['user_id']} (debiased export)")
+        for rank, p in enumerate(picks, start=1):
+            print(f"{rank}. item {p.item_id}  score {p.score:.4f}")
+    print(f"\nreport: {paths['report']} (plots: examination.png, ndcg_buckets.png)")
     print(f"exports: {', '.join(exports.values())}")
-    return summary
+    return rows

@@ -47,7 +47,6 @@ _ROLE_DTYPES = {
 
 DEFAULT_TASKS = ("click", "like")
 DEFAULT_DEVICES = ("phone", "desktop", "tv")
-DEFAULT_NUM_POSITIONS = 10
 
 
 class SchemaError(ValueError):
@@ -99,6 +98,21 @@ class Feature:
             raise SchemaError(f"{where}: num_values needs an int64 feature and a value >= 1")
         if self.vocabulary is not None and dtype != "string":
             raise SchemaError(f"{where}: vocabulary needs a string feature")
+
+    def parse_value(self, text: str, where: str = "") -> Any:
+        """``text`` (from a CSV cell, a flag, a JSON string) as this feature's Python
+        value; a clear ``ValueError`` naming ``where`` when it is not one."""
+        try:
+            if self.dtype == "int64":
+                return int(text)
+            if self.dtype == "float32":
+                return float(text)
+            return str(text)
+        except (TypeError, ValueError):
+            where = f"{where}: " if where else ""
+            raise ValueError(
+                f"{where}{text!r} is not a valid {self.dtype} for '{self.name}'"
+            ) from None
 
     @property
     def tf_dtype(self) -> tf.DType:
@@ -251,6 +265,16 @@ class ImpressionSchema:
             feats += self.popularity_features
         return {f.name: tf.TensorSpec([None], f.tf_dtype, name=f.name) for f in feats}
 
+    def for_tasks(self, tasks: Sequence[str] | None) -> ImpressionSchema:
+        """The schema keeping only the labels ``tasks`` (all labels when None); a task
+        that is not a label is an error."""
+        if not tasks:
+            return self
+        unknown = [t for t in tasks if t not in self.tasks]
+        if unknown:
+            raise SchemaError(f"tasks {unknown} are not labels of the schema {self.tasks}")
+        return self.replace(drop=[t for t in self.tasks if t not in tasks])
+
     # -- building and (de)serialising -----------------------------------------
     def replace(self, *, add: Iterable[Feature] = (), drop: Iterable[str] = ()) -> ImpressionSchema:
         """A copy with ``drop`` features removed and ``add`` features appended."""
@@ -283,15 +307,17 @@ class ImpressionSchema:
         """Writes ``path`` atomically (temporary file, then rename)."""
         path = os.fspath(path)
         tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with tf.io.gfile.GFile(tmp, "w") as fh:
             fh.write(self.to_json() + "\n")
-        os.replace(tmp, path)
+        tf.io.gfile.rename(tmp, path, overwrite=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ImpressionSchema:
         path = os.fspath(path)
         try:
-            with open(path, encoding="utf-8") as fh:
+            if not tf.io.gfile.exists(path):
+                raise FileNotFoundError(path)
+            with tf.io.gfile.GFile(path, "r") as fh:
                 return cls.from_json(fh.read())
         except FileNotFoundError:
             raise SchemaError(f"{path}: schema file not found") from None
@@ -304,8 +330,8 @@ class ImpressionSchema:
     def default(
         cls,
         tasks: Sequence[str] = DEFAULT_TASKS,
-        num_positions: int = DEFAULT_NUM_POSITIONS,
-        devices: Sequence[str] | None = DEFAULT_DEVICES,
+        num_positions: int | None = None,
+        devices: Sequence[str] | None = None,
         user_features: Mapping[str, int] | None = None,
         item_features: Mapping[str, int] | None = None,
         request_id: bool = True,
@@ -314,9 +340,15 @@ class ImpressionSchema:
         """The default impression-log schema that external logs can use as is.
 
         ``user_id``, ``item_id``, ``request_id`` int64; ``position`` int64 (0-based rank
-        within the slate, ``< num_positions``); ``device`` string; one int64 0/1 label
-        per task. ``user_features`` / ``item_features`` map extra int64 categorical
-        side features to their number of values.
+        within the slate); ``device`` string; one int64 0/1 label per task.
+        ``user_features`` / ``item_features`` map extra int64 categorical side features
+        to their number of values.
+
+        Position and device are open by default: their values (any device or surface
+        name, any rank) come from the training data like ids do, and values unseen in
+        training map to the shared unknown index. ``num_positions`` fixes the rank range
+        (a record outside it is then an error); ``devices`` names the known devices
+        (others still map to unknown, never a rejected record).
         """
         feats = [
             Feature("user_id", "int64", "user_id"),
@@ -350,12 +382,13 @@ class ImpressionSchema:
 def resolve_schema(
     schema_file: str | None, data_files: Sequence[str] = (), tasks: Sequence[str] | None = None
 ) -> ImpressionSchema:
-    """The schema a command should use: ``schema_file``; else ``schema.json`` next to
-    the first data file; else the default schema for ``tasks``."""
+    """The schema a command should use: ``schema_file``; else ``schema.json`` beside the
+    first data file; else the default schema for ``tasks``."""
     if schema_file:
         return ImpressionSchema.load(schema_file)
-    for f in data_files[:1]:
-        candidate = os.path.join(os.path.dirname(os.path.abspath(f)), "schema.json")
-        if os.path.exists(candidate):
-            return ImpressionSchema.load(candidate)
+    from tfrs_debias.data.io.log_directory import LogDirectory
+
+    folder = LogDirectory.of_files(list(data_files))
+    if folder is not None:
+        return folder.schema(tasks)
     return ImpressionSchema.default(tasks=tuple(tasks) if tasks else DEFAULT_TASKS)

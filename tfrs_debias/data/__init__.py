@@ -1,17 +1,18 @@
 """Impression-log data: TFRecord I/O, validation, the simulator, ratings conversion."""
 
-from tfrs_debias.data.log_dataset import SPLITS, write_log_dataset
-from tfrs_debias.data.reader import make_dataset, make_naive_dataset
-from tfrs_debias.data.simulator import ImpressionSimulator, SimulatorConfig
-from tfrs_debias.data.slates import ExaminationModel
-from tfrs_debias.data.truth import GroundTruth
-from tfrs_debias.data.validation import (
+from tfrs_debias.data.io.log_dataset import SPLITS, write_log_dataset
+from tfrs_debias.data.io.log_directory import LogDirectory
+from tfrs_debias.data.io.reader import make_dataset, make_naive_dataset
+from tfrs_debias.data.io.truth import GroundTruth
+from tfrs_debias.data.io.validation import (
     InvalidDataError,
     ValidationIssue,
     ValidationReport,
     validate_files,
 )
-from tfrs_debias.data.writer import write_examples
+from tfrs_debias.data.io.writer import write_examples
+from tfrs_debias.data.sources.click_model import ExaminationModel
+from tfrs_debias.data.sources.simulator import ImpressionSimulator, SimulatorConfig
 
 __all__ = [
     "SPLITS",
@@ -19,6 +20,7 @@ __all__ = [
     "GroundTruth",
     "ImpressionSimulator",
     "InvalidDataError",
+    "LogDirectory",
     "SimulatorConfig",
     "ValidationIssue",
     "ValidationReport",

@@ -7,6 +7,7 @@ from tfrs_debias.evaluation.comparison import (
     default_variants,
     run_comparison,
 )
+from tfrs_debias.evaluation.evaluate_exports import evaluate_exports, parse_model_specs
 from tfrs_debias.evaluation.evaluator import (
     ITEM_BUCKETS,
     USER_BUCKETS,
@@ -15,7 +16,8 @@ from tfrs_debias.evaluation.evaluator import (
     item_bucket,
     user_bucket,
 )
-from tfrs_debias.evaluation.report import format_table, gap_closed, summary_rows, write_report
+from tfrs_debias.evaluation.report import format_table, summary_rows, write_report
+from tfrs_debias.metrics.gap import gap_closed
 
 __all__ = [
     "ITEM_BUCKETS",
@@ -26,9 +28,11 @@ __all__ = [
     "Targets",
     "Variant",
     "default_variants",
+    "evaluate_exports",
     "format_table",
     "gap_closed",
     "item_bucket",
+    "parse_model_specs",
     "run_comparison",
     "summary_rows",
     "user_bucket",

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from tfrs_debias.backend import keras, tf
-from tfrs_debias.data.reader import make_dataset
-from tfrs_debias.data.truth import GroundTruth
+from tfrs_debias.data.io.reader import make_dataset
+from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.metrics.ground_truth import apply_batched, candidate_features, score_candidates
 from tfrs_debias.metrics.ranking import ndcg_at_k
 from tfrs_debias.schema import ImpressionSchema
@@ -49,33 +49,20 @@ class Scorer:
             model.schema,
             lambda f: tf.sigmoid(model.debiased_logits(f)).numpy(),
             lambda f: tf.sigmoid(model(f)).numpy(),
-            getattr(model, "bias_tower", None) is not None,
+            model.has_bias_part,
         )
 
     @classmethod
     def from_saved_model(cls, path: str) -> Scorer:
-        from tfrs_debias.serving.export import load_metadata, resolve_version_dir
+        from tfrs_debias.serving.loaded_export import LoadedExport
 
-        version_dir = resolve_version_dir(path)
-        meta = load_metadata(version_dir)
-        loaded = tf.saved_model.load(version_dir)
-        tasks = tuple(meta["tasks"])
-        schema = ImpressionSchema.from_dict(meta["schema"])
-
-        def call(name):
-            fn = loaded.signatures[name]
-            names = set(fn.structured_input_signature[1])
-            return lambda f: np.stack(
-                [fn(**{k: v for k, v in f.items() if k in names})[t].numpy() for t in tasks],
-                axis=-1,
-            )
-
+        export = LoadedExport(path)
         return cls(
-            tasks,
-            schema,
-            call("serving_default"),
-            call("biased") if "biased" in loaded.signatures else None,
-            bool(meta.get("has_bias_part", True)),
+            export.tasks,
+            export.schema,
+            export.task_probabilities("serving_default"),
+            export.task_probabilities("biased") if "biased" in export.signatures else None,
+            export.has_bias_part,
         )
 
 
@@ -136,6 +123,7 @@ class Evaluator:
             "ndcg_by_user_bucket": {},
             "ndcg_by_item_bucket": {},
             "users_per_bucket": {b: int((users == b).sum()) for b in USER_BUCKETS},
+            "ndcg_per_user": {},
         }
         for i, task in enumerate(scorer.tasks):
             if task not in truth.relevance:
@@ -143,6 +131,9 @@ class Evaluator:
             rel, s = truth.relevance[task], scores[..., i]
             per_user = {k: ndcg_at_k(s, rel, k, truth.mask) for k in self.ks}
             out["ndcg"][task] = {f"@{k}": _mean(v) for k, v in per_user.items()}
+            out["ndcg_per_user"][task] = {
+                f"@{k}": [None if np.isnan(x) else float(x) for x in v] for k, v in per_user.items()
+            }
             out["ndcg_by_user_bucket"][task] = {
                 b: {f"@{k}": _mean(v[users == b]) for k, v in per_user.items()}
                 for b in USER_BUCKETS
@@ -153,7 +144,9 @@ class Evaluator:
                 }
                 for b in ITEM_BUCKETS
             }
-        top = np.argsort(-scores[..., 0] - np.where(truth.mask, 0, np.inf), axis=1)[:, :10]
+        # Padded candidates (mask False) must sort last: -inf score, then descending.
+        ranked = np.where(truth.mask, scores[..., 0], -np.inf)
+        top = np.argsort(-ranked, axis=1, kind="stable")[:, :10]
         first = scorer.tasks[0]
         ideal = np.argsort(-np.nan_to_num(truth.relevance[first], nan=-1), axis=1)[:, :10]
         out["head_share_top10"] = float(np.mean(np.take_along_axis(items, top, 1) == "head"))

@@ -11,13 +11,7 @@ from typing import Any
 import numpy as np
 
 from tfrs_debias.evaluation.evaluator import ITEM_BUCKETS, USER_BUCKETS
-
-
-def gap_closed(value: float | None, naive: float | None, oracle: float | None) -> float | None:
-    """``(model − naive) / (oracle − naive)``: the share of the naive→oracle gap closed."""
-    if value is None or naive is None or oracle is None or oracle == naive:
-        return None
-    return (value - naive) / (oracle - naive)
+from tfrs_debias.metrics.gap import gap_closed_interval
 
 
 def summary_rows(
@@ -25,13 +19,20 @@ def summary_rows(
     task: str = "click",
     k: int = 10,
     naive: str | None = "naive",
-    oracle: str | None = "oracle",
+    ceiling: str | None = "full_information",
 ) -> list[dict]:
-    """One row per model: NDCG@k overall and per bucket, exam. error, gap closed, head share."""
+    """One row per model: NDCG@k overall and per bucket, exam. error, head share, and the
+    share of the naive -> ``ceiling`` gap closed with its 95% bootstrap interval over
+    test users (None when the ceiling's gap over naive is not measurable)."""
     rows = []
     key = f"@{k}"
-    base = results.get(naive, {}).get("ranking", {}).get("ndcg", {}).get(task, {}).get(key)
-    top = results.get(oracle, {}).get("ranking", {}).get("ndcg", {}).get(task, {}).get(key)
+
+    def per_user(name):
+        ranking = (results.get(name) or {}).get("ranking") or {}
+        values = ranking.get("ndcg_per_user", {}).get(task, {}).get(key)
+        return None if values is None else np.array(values, dtype=np.float64)
+
+    base, top = per_user(naive), per_user(ceiling)
     for name, res in results.items():
         ranking = res.get("ranking") or {}
         if task not in ranking.get("ndcg", {}):
@@ -40,12 +41,18 @@ def summary_rows(
         row = {
             "model": name,
             "ndcg": ranking["ndcg"][task][key],
-            "gap_closed": gap_closed(ranking["ndcg"][task][key], base, top),
+            "gap_closed": None,
+            "gap_low": None,
+            "gap_high": None,
             "exam_mean_error": exam.get("mean_error"),
             "exam_max_error": exam.get("max_error"),
             "head_share_top10": ranking.get("head_share_top10"),
             "head_share_top10_truth": ranking.get("head_share_top10_truth"),
         }
+        mine = per_user(name)
+        if mine is not None and base is not None and top is not None:
+            gap = gap_closed_interval(mine, base, top)
+            row["gap_closed"], row["gap_low"], row["gap_high"] = gap["gap"], gap["low"], gap["high"]
         for b in USER_BUCKETS:
             row[f"user_{b}"] = ranking["ndcg_by_user_bucket"][task][b][key]
         for b in ITEM_BUCKETS:
@@ -60,10 +67,16 @@ def _fmt(value: Any, pct: bool = False) -> str:
     return f"{value:.0%}" if pct else f"{value:.4f}"
 
 
+def _fmt_gap(row: dict) -> str:
+    if row.get("gap_closed") is None:
+        return "-"
+    return f"{row['gap_closed']:.0%} [{row['gap_low']:.0%}, {row['gap_high']:.0%}]"
+
+
 def format_table(rows: list[dict], k: int = 10) -> str:
     """A markdown table of `summary_rows`."""
     head = (
-        ["model", f"NDCG@{k}", "gap closed"]
+        ["model", f"NDCG@{k}", "gap closed [95% CI]"]
         + [f"user {b}" for b in USER_BUCKETS]
         + [f"item {b}" for b in ITEM_BUCKETS]
         + ["exam. err mean", "exam. err max", "head share top-10"]
@@ -71,7 +84,7 @@ def format_table(rows: list[dict], k: int = 10) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = (
-            [r["model"], _fmt(r["ndcg"]), _fmt(r["gap_closed"], pct=True)]
+            [r["model"], _fmt(r["ndcg"]), _fmt_gap(r)]
             + [_fmt(r[f"user_{b}"]) for b in USER_BUCKETS]
             + [_fmt(r[f"item_{b}"]) for b in ITEM_BUCKETS]
             + [
@@ -151,11 +164,13 @@ def write_report(
     title: str = "tfrs_debias report",
     task: str = "click",
     k: int = 10,
+    naive: str | None = "naive",
+    ceiling: str | None = "full_information",
 ) -> dict[str, str]:
     """Writes ``report.md``, ``metrics.json``, ``examination.png`` and ``ndcg_buckets.png``
     (the plots when there is something to plot); returns their paths."""
     os.makedirs(out_dir, exist_ok=True)
-    rows = summary_rows(results, task, k)
+    rows = summary_rows(results, task, k, naive, ceiling)
     paths = {
         "metrics": os.path.join(out_dir, "metrics.json"),
         "report": os.path.join(out_dir, "report.md"),

@@ -41,6 +41,9 @@ class BiasTower(keras.layers.Layer):
       feature_dropout: probability of dropping each bias feature. Defaults to 0.1.
       observation_dropout: probability of switching an example's bias logit off.
         Defaults to 0.
+      vocabularies: feature name -> values seen in training, for bias features the
+        schema leaves open (a device name the simulator never writes is one more
+        value; a value unseen in training maps to the unknown index).
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class BiasTower(keras.layers.Layer):
         hidden_units: Sequence[int] = (32,),
         feature_dropout: float = 0.1,
         observation_dropout: float = 0.0,
+        vocabularies: Mapping[str, Sequence] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -64,7 +68,11 @@ class BiasTower(keras.layers.Layer):
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.feature_dropout = float(feature_dropout)
         self.observation_dropout = float(observation_dropout)
-        self.embedding = FeatureEmbedding(self.features, self.embedding_dim, name="bias_embedding")
+        names = {f.name for f in self.features}
+        self.vocabularies = {k: list(v) for k, v in (vocabularies or {}).items() if k in names}
+        self.embedding = FeatureEmbedding(
+            self.features, self.embedding_dim, self.vocabularies, name="bias_embedding"
+        )
         self._categorical = [f.name for f in self.features if f.dtype != "float32"]
         sizes = [self.embedding.size(n) for n in self._categorical]
         self._cross_size = int(np.prod(sizes)) if len(sizes) > 1 else 0
@@ -129,4 +137,5 @@ class BiasTower(keras.layers.Layer):
             "hidden_units": list(self.hidden_units),
             "feature_dropout": self.feature_dropout,
             "observation_dropout": self.observation_dropout,
+            "vocabularies": self.vocabularies,
         }

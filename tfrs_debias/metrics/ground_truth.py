@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tfrs_debias.backend import tf
-from tfrs_debias.data.truth import GroundTruth
+from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.metrics.ranking import ndcg_at_k
 from tfrs_debias.schema import ImpressionSchema
 

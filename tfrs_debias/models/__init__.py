@@ -1,43 +1,26 @@
-"""The estimators: `tfrs.Model` subclasses with a training path and a debiased path."""
+"""The estimators: `tfrs.Model` subclasses with a training path and a debiased path.
+
+Names are registered once in `tfrs_debias.models.registry`; the classes load on first
+use (the registry and `EstimatorConfig` need no TensorFlow).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from tfrs_debias._lazy import lazy_exports
 
-from tfrs_debias.models.anchored_factorized import AnchoredFactorizedEstimator
-from tfrs_debias.models.base import BaseEstimator
-from tfrs_debias.models.config import MODEL_NAMES, EstimatorConfig
-from tfrs_debias.models.factorized import FactorizedEstimator
-from tfrs_debias.models.multi_task import MultiTaskEstimator
-from tfrs_debias.models.position_debiased import PositionDebiasedEstimator
-from tfrs_debias.schema import ImpressionSchema
-
-ESTIMATORS: dict[str, type[BaseEstimator]] = {
-    "multi_task": MultiTaskEstimator,
-    "position_debiased": PositionDebiasedEstimator,
-    "factorized": FactorizedEstimator,
-    "anchored_factorized": AnchoredFactorizedEstimator,
+_EXPORTS = {
+    "AnchoredFactorizedEstimator": "tfrs_debias.models.anchored_factorized",
+    "BaseEstimator": "tfrs_debias.models.base",
+    "EstimatorConfig": "tfrs_debias.models.config",
+    "FactorizedEstimator": "tfrs_debias.models.factorized",
+    "MultiTaskEstimator": "tfrs_debias.models.multi_task",
+    "PositionDebiasedEstimator": "tfrs_debias.models.position_debiased",
+    "build_estimator": "tfrs_debias.models.build",
+    "EstimatorEntry": "tfrs_debias.models.registry",
+    "MODEL_NAMES": "tfrs_debias.models.registry",
+    "REGISTRY": "tfrs_debias.models.registry",
+    "estimator_class": "tfrs_debias.models.registry",
 }
-assert tuple(ESTIMATORS) == MODEL_NAMES
 
-
-def build_estimator(
-    schema: ImpressionSchema,
-    config: EstimatorConfig,
-    vocabularies: Mapping[str, Sequence] | None = None,
-) -> BaseEstimator:
-    """The estimator named by ``config.model``."""
-    return ESTIMATORS[config.model](schema, config, vocabularies)
-
-
-__all__ = [
-    "ESTIMATORS",
-    "MODEL_NAMES",
-    "AnchoredFactorizedEstimator",
-    "BaseEstimator",
-    "EstimatorConfig",
-    "FactorizedEstimator",
-    "MultiTaskEstimator",
-    "PositionDebiasedEstimator",
-    "build_estimator",
-]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -32,8 +32,6 @@ class BaseEstimator(tfrs.Model):
         share one embedding. Features without one are bounded or hashed.
     """
 
-    uses_bias_features = False
-
     def __init__(
         self,
         schema: ImpressionSchema,
@@ -61,12 +59,40 @@ class BaseEstimator(tfrs.Model):
             )
             for t in self.task_names
         ]
+        # Epoch means of the loss (TFRS's train_step reports the last batch's).
+        self.loss_tracker = keras.metrics.Mean(name="loss")
         if config.num_experts:
             self.mmoe = MMoE(self.num_tasks, config.num_experts, config.expert_units, name="mmoe")
             self.task_heads = [keras.layers.Dense(1, name=f"{t}_head") for t in self.task_names]
         else:
             self.relevance_mlp = MLP(config.hidden_units, dropout=config.dropout, name="relevance")
             self.relevance_head = keras.layers.Dense(self.num_tasks, name="relevance_logits")
+
+    # -- what this estimator serves (the one owner of the served path's inputs) ------
+    @property
+    def has_bias_part(self) -> bool:
+        """True when the training path has a bias part (a bias tower) that serving drops."""
+        return getattr(self, "bias_tower", None) is not None
+
+    @property
+    def serves_popularity(self) -> bool:
+        """True when the served score keeps some popularity (and so reads its features)."""
+        return False
+
+    @property
+    def served_features(self) -> tuple:
+        """The `Feature` s the debiased (served) path reads: ids and side features, plus
+        popularity factors when `serves_popularity`. Never a bias feature. Export,
+        selector, evaluator and server read this, nothing else decides."""
+        served = self.schema.relevance_features
+        if self.serves_popularity:
+            served += self.schema.popularity_features
+        return served
+
+    @property
+    def has_components(self) -> bool:
+        """True for mixture models that expose ``components`` (a ``components`` signature)."""
+        return hasattr(self, "components")
 
     # -- the relevance side (no bias feature is read here) -----------------------------
     def side_vectors(self, features: Features) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -130,6 +156,24 @@ class BaseEstimator(tfrs.Model):
         return (
             self.task_loss(labels, out["logits"]) + out["aux_loss"] + self.extra_loss(out, labels)
         )
+
+    def _replica_loss(self, loss: tf.Tensor) -> tf.Tensor:
+        # compute_average_loss divides by the global batch: one replica's share.
+        return loss * tf.distribute.get_strategy().num_replicas_in_sync
+
+    def train_step(self, inputs: Features) -> dict[str, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(inputs, training=True)
+            total = loss + tf.add_n(self.losses) if self.losses else loss
+        gradients = tape.gradient(total, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
+        self.loss_tracker.update_state(self._replica_loss(loss))
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, inputs: Features) -> dict[str, tf.Tensor]:
+        loss = self.compute_loss(inputs, training=False)
+        self.loss_tracker.update_state(self._replica_loss(loss))
+        return {m.name: m.result() for m in self.metrics}
 
     def extra_loss(self, outputs: dict[str, tf.Tensor], labels: tf.Tensor) -> tf.Tensor:
         """Hook for additional losses on the forward outputs (anchoring)."""

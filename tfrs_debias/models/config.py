@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-MODEL_NAMES = ("multi_task", "position_debiased", "factorized", "anchored_factorized")
+from tfrs_debias.models.registry import REGISTRY
+
 COMBINES = ("multiply", "add")
 
 
@@ -17,7 +18,7 @@ class EstimatorConfig:
     """Hyper-parameters; fields that a model does not use are ignored by it.
 
     Attributes:
-      model: one of `MODEL_NAMES`.
+      model: a name in the estimator registry (`registry.MODEL_NAMES`).
       tasks: label names, the order of the logits. Defaults to the schema's tasks.
       task_weights: loss weight per task. Defaults to 1 each.
       value_weights: weight per task of the served ``score = Σ_t w_t · p_t``.
@@ -84,8 +85,8 @@ class EstimatorConfig:
             if isinstance(value, list):
                 object.__setattr__(self, f.name, tuple(value))
         problems = []
-        if self.model not in MODEL_NAMES:
-            problems.append(f"model {self.model!r} is not one of {MODEL_NAMES}")
+        if self.model not in REGISTRY:
+            problems.append(f"model {self.model!r} is not one of {tuple(REGISTRY)}")
         if self.bias_combine not in COMBINES:
             problems.append(f"bias_combine {self.bias_combine!r} is not one of {COMBINES}")
         for name in ("bias_feature_dropout", "observation_dropout", "dropout"):
@@ -139,3 +140,25 @@ class EstimatorConfig:
     @classmethod
     def from_json(cls, text: str) -> EstimatorConfig:
         return cls.from_dict(json.loads(text))
+
+
+def resolve_value_weights(
+    weights: Mapping[str, float] | Sequence[float] | None,
+    tasks: Sequence[str],
+    default: Sequence[float] = (),
+) -> list[float]:
+    """Per-task value weights in ``tasks`` order: a sequence as is, a mapping with tasks
+    left out at 0, None for ``default`` (1 each when empty). Unknown tasks or a wrong
+    length are a ``ValueError``."""
+    tasks = tuple(tasks)
+    if weights is None:
+        return list(default) if default else [1.0] * len(tasks)
+    if isinstance(weights, Mapping):
+        unknown = sorted(set(weights) - set(tasks))
+        if unknown:
+            raise ValueError(f"value weights name unknown tasks {unknown}; tasks are {list(tasks)}")
+        return [float(weights.get(t, 0.0)) for t in tasks]
+    weights = [float(w) for w in weights]
+    if len(weights) != len(tasks):
+        raise ValueError(f"value_weights needs one weight per task {list(tasks)}")
+    return weights

@@ -53,8 +53,6 @@ class PositionDebiasedEstimator(BaseEstimator):
     multi-task model.
     """
 
-    uses_bias_features = True
-
     def __init__(self, schema, config=None, vocabularies=None, **kwargs):
         super().__init__(schema, config, vocabularies, **kwargs)
         c = self.config
@@ -68,6 +66,7 @@ class PositionDebiasedEstimator(BaseEstimator):
                 c.bias_hidden_units,
                 c.bias_feature_dropout,
                 c.observation_dropout,
+                vocabularies=self.vocabularies,
                 name="bias_tower",
             )
             if c.gradient_reversal > 0:

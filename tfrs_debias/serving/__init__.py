@@ -1,7 +1,8 @@
 """Serving: SavedModel export (TF Serving layout), top-item selection, a REST server."""
 
-from tfrs_debias.serving.export import (
-    export_saved_model,
+from tfrs_debias.serving.export import export_saved_model
+from tfrs_debias.serving.loaded_export import (
+    LoadedExport,
     list_versions,
     load_metadata,
     resolve_version_dir,
@@ -10,6 +11,7 @@ from tfrs_debias.serving.rest_server import ModelServer, make_server
 from tfrs_debias.serving.top_item_selector import Selection, TopItemSelector, read_candidates
 
 __all__ = [
+    "LoadedExport",
     "ModelServer",
     "Selection",
     "TopItemSelector",

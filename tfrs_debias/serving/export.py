@@ -34,16 +34,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tfrs_debias.backend import tf
-from tfrs_debias.models import BaseEstimator, FactorizedEstimator
+from tfrs_debias.models.base import BaseEstimator
+from tfrs_debias.models.config import resolve_value_weights
 from tfrs_debias.models.factorized import COMPONENTS
+from tfrs_debias.serving.loaded_export import METADATA_FILE, list_versions
 
 REGRESS_METHOD = "tensorflow/serving/regress"
-METADATA_FILE = os.path.join("assets.extra", "tfrs_debias.json")
 
 
 class ServingModule(tf.Module):
@@ -56,9 +57,7 @@ class ServingModule(tf.Module):
         self.schema = model.schema
         self.tasks = tuple(model.task_names)
         self.value_weights = tf.constant(list(value_weights), tf.float32)
-        self.served = model.schema.relevance_features
-        if getattr(model, "serves_popularity", False):
-            self.served += model.schema.popularity_features
+        self.served = model.served_features
 
     def _outputs(self, probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
         out = {t: probabilities[:, i] for i, t in enumerate(self.tasks)}
@@ -125,7 +124,7 @@ def _signatures(module: ServingModule) -> dict[str, tf.types.experimental.Concre
         ).get_concrete_function(tf.TensorSpec([None], tf.string, name="inputs")),
         "biased": tf.function(lambda **f: module.biased(f)).get_concrete_function(**full),
     }
-    if isinstance(module.model, FactorizedEstimator):
+    if module.model.has_components:
         sigs["components"] = tf.function(lambda **f: module.components(f)).get_concrete_function(
             **full
         )
@@ -149,16 +148,6 @@ def next_version(base_dir: str) -> int:
     return (max(versions) + 1) if versions else 1
 
 
-def list_versions(base_dir: str) -> list[int]:
-    if not os.path.isdir(base_dir):
-        return []
-    return sorted(
-        int(d)
-        for d in os.listdir(base_dir)
-        if d.isdigit() and os.path.isdir(os.path.join(base_dir, d))
-    )
-
-
 def _mark_regress(saved_model_dir: str) -> None:
     """TF2 saves every signature as a Predict one; TF Serving's Regress API needs the
     ``regress`` signature's method name set to ``tensorflow/serving/regress``."""
@@ -177,7 +166,7 @@ def export_saved_model(
     model: BaseEstimator,
     base_dir: str,
     version: int | None = None,
-    value_weights: Sequence[float] | None = None,
+    value_weights: Mapping[str, float] | Sequence[float] | None = None,
     force: bool = False,
 ) -> str:
     """Exports ``model`` to ``base_dir/<version>/``; returns that path.
@@ -186,7 +175,8 @@ def export_saved_model(
       model: a trained estimator.
       base_dir: ``saved_models/NAME``.
       version: integer version. Defaults to the next free one.
-      value_weights: per-task weights of ``score``. Defaults to the model config's.
+      value_weights: per-task weights of ``score`` (a sequence, or a mapping with
+        tasks left out at 0). Defaults to the model config's.
       force: replace an existing version. Defaults to False (an error).
     """
     version = next_version(base_dir) if version is None else int(version)
@@ -195,9 +185,7 @@ def export_saved_model(
     final = os.path.join(base_dir, str(version))
     if os.path.exists(final) and not force:
         raise FileExistsError(f"{final} exists; pass --force to overwrite version {version}")
-    weights = list(value_weights or model.config.value_weights)
-    if len(weights) != len(model.task_names):
-        raise ValueError(f"value_weights needs one weight per task {model.task_names}")
+    weights = resolve_value_weights(value_weights, model.task_names, model.config.value_weights)
     module = ServingModule(model, weights)
     os.makedirs(base_dir, exist_ok=True)
     tmp = os.path.join(base_dir, f".tmp-{version}-{os.getpid()}")
@@ -210,7 +198,8 @@ def export_saved_model(
             "model": model.config.model,
             "tasks": list(model.task_names),
             "value_weights": weights,
-            "has_bias_part": getattr(model, "bias_tower", None) is not None,
+            "has_bias_part": model.has_bias_part,
+            "served_features": [f.name for f in model.served_features],
             "schema": model.schema.to_dict(),
             "config": model.config.to_dict(),
         }
@@ -227,18 +216,3 @@ def export_saved_model(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
-
-
-def resolve_version_dir(path: str) -> str:
-    """``saved_models/NAME`` -> its newest version folder; a version folder as is."""
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = list_versions(path)
-    if not versions:
-        raise FileNotFoundError(f"{path}: no SavedModel and no integer version folders")
-    return os.path.join(path, str(versions[-1]))
-
-
-def load_metadata(version_dir: str) -> dict:
-    with open(os.path.join(version_dir, METADATA_FILE), encoding="utf-8") as fh:
-        return json.load(fh)

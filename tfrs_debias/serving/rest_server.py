@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tfrs_debias.backend import tf
-from tfrs_debias.serving.export import list_versions
+from tfrs_debias.serving.loaded_export import list_versions
 
 _GET = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?"

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from tfrs_debias.backend import tf
-from tfrs_debias.schema import ImpressionSchema
+from tfrs_debias.schema import Feature, ImpressionSchema
 
 ProbabilityFn = Callable[[dict[str, tf.Tensor]], dict[str, np.ndarray]]
 
@@ -43,6 +43,8 @@ class TopItemSelector:
       schema: the features the scorer reads.
       tasks: task names, in order.
       value_weights: default per-task weights of the score.
+      served_features: the features the scorer reads (the estimator's
+        ``served_features``). Defaults to the schema's relevance features.
     """
 
     def __init__(
@@ -51,8 +53,12 @@ class TopItemSelector:
         schema: ImpressionSchema,
         tasks: Sequence[str],
         value_weights: Sequence[float],
+        served_features: Sequence[Feature] | None = None,
     ):
         self.probability_fn = probability_fn
+        self.served_features = tuple(
+            schema.relevance_features if served_features is None else served_features
+        )
         self.schema = schema
         self.tasks = tuple(tasks)
         self.value_weights = dict(zip(self.tasks, value_weights, strict=True))
@@ -63,22 +69,26 @@ class TopItemSelector:
             p = model.debiased_probabilities(features).numpy()
             return {t: p[:, i] for i, t in enumerate(model.task_names)}
 
-        return cls(probs, model.schema, model.task_names, model.config.value_weights)
+        return cls(
+            probs,
+            model.schema,
+            model.task_names,
+            model.config.value_weights,
+            model.served_features,
+        )
 
     @classmethod
     def from_saved_model(cls, path: str) -> TopItemSelector:
-        from tfrs_debias.serving.export import load_metadata, resolve_version_dir
+        from tfrs_debias.serving.loaded_export import LoadedExport
 
-        version_dir = resolve_version_dir(path)
-        meta = load_metadata(version_dir)
-        signature = tf.saved_model.load(version_dir).signatures["serving_default"]
-        tasks = meta["tasks"]
+        export = LoadedExport(path)
+        fn = export.task_probabilities("serving_default")
 
         def probs(features):
-            out = signature(**features)
-            return {t: out[t].numpy() for t in tasks}
+            p = fn(features)
+            return {t: p[:, i] for i, t in enumerate(export.tasks)}
 
-        return cls(probs, ImpressionSchema.from_dict(meta["schema"]), tasks, meta["value_weights"])
+        return cls(probs, export.schema, export.tasks, export.value_weights, export.served_features)
 
     def select(
         self,
@@ -91,9 +101,10 @@ class TopItemSelector:
         """Top ``k`` candidates for ``user``, best first.
 
         Args:
-          user: the user id and user side features, ``{name: value}``.
-          candidates: item ids, or ``{item feature: [N]}`` with the item id and the
-            item side features.
+          user: the user id and user side features, ``{name: value}`` (and user-level
+            popularity factors, when the export serves popularity).
+          candidates: item ids, or ``{item feature: [N]}`` with the item id, the item
+            side features (and item popularity factors when served).
           k: how many to return (fewer if fewer candidates remain).
           exclude: item ids never to return.
           value_weights: per-task weights overriding the defaults (missing tasks: 0).
@@ -106,8 +117,9 @@ class TopItemSelector:
         if n == 0:
             return []
         feats = {}
-        for f in self.schema.relevance_features:
-            if f.role in ("user_id", "user_feature"):
+        for f in self.served_features:
+            per_user = f.role in ("user_id", "user_feature")
+            if per_user or (f.role == "popularity" and f.name in user):
                 if f.name not in user:
                     raise ValueError(f"user feature '{f.name}' is missing")
                 values = np.full(n, user[f.name])
@@ -158,7 +170,7 @@ def read_candidates(value: str, schema: ImpressionSchema) -> dict[str, list]:
         if os.sep in value or value.endswith((".csv", ".txt")):
             raise FileNotFoundError(f"{value}: candidates file not found")
         return {
-            item.name: [_cast(v.strip(), item.dtype, value) for v in value.split(",") if v.strip()]
+            item.name: [item.parse_value(v.strip(), value) for v in value.split(",") if v.strip()]
         }
     with open(value, encoding="utf-8") as fh:
         first = fh.readline()
@@ -168,20 +180,13 @@ def read_candidates(value: str, schema: ImpressionSchema) -> dict[str, list]:
             cols: dict[str, list] = {name: [] for name in reader.fieldnames or []}
             for line, row in enumerate(reader, start=2):
                 for name, v in row.items():
-                    dtype = schema[name].dtype if name in schema else "string"
-                    cols[name].append(_cast(v, dtype, f"{value}: line {line}"))
+                    where = f"{value}: line {line}, column '{name}'"
+                    cols[name].append(schema[name].parse_value(v, where) if name in schema else v)
             return cols
         return {
             item.name: [
-                _cast(line.strip(), item.dtype, f"{value}: line {i}")
+                item.parse_value(line.strip(), f"{value}: line {i}")
                 for i, line in enumerate(fh, start=1)
                 if line.strip()
             ]
         }
-
-
-def _cast(text: str, dtype: str, where: str):
-    try:
-        return int(text) if dtype == "int64" else float(text) if dtype == "float32" else text
-    except ValueError:
-        raise ValueError(f"{where}: {text!r} is not a valid {dtype}") from None

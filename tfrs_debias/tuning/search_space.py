@@ -11,6 +11,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from tfrs_debias.models.registry import estimator_entry
+
 COMMON = {
     "embedding_dim": [16, 32, 64],
     "hidden_depth": [1, 2, 3],
@@ -31,12 +33,17 @@ MIXTURE = {
 }
 ANCHOR = {"anchor_weight": [0.03, 0.1, 0.3, 1.0], "bias_anchor_weight": [0.0, 0.1]}
 
-FAMILIES = {
-    "multi_task": {**COMMON, **MMOE},
-    "position_debiased": {**COMMON, **BIAS},
-    "factorized": {**COMMON, **BIAS, **MIXTURE},
-    "anchored_factorized": {**COMMON, **BIAS, **MIXTURE, **ANCHOR},
-}
+#: Hyper-parameter groups an estimator's registry entry names in ``search_groups``.
+GROUPS = {"common": COMMON, "mmoe": MMOE, "bias": BIAS, "mixture": MIXTURE, "anchor": ANCHOR}
+
+
+def family(model: str) -> dict[str, Any]:
+    """The default search space of a registered estimator (from its registry entry)."""
+    entry = estimator_entry(model)
+    space: dict[str, Any] = {}
+    for group in entry.search_groups:
+        space.update(GROUPS[group])
+    return space
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +55,7 @@ class SearchSpace:
 
     @classmethod
     def default(cls, model: str) -> SearchSpace:
-        if model not in FAMILIES:
-            raise ValueError(f"no search space for model {model!r}; one of {sorted(FAMILIES)}")
-        return cls(model, dict(FAMILIES[model]))
+        return cls(model, family(model))
 
     def override(self, changes: Mapping[str, Any]) -> SearchSpace:
         """Narrows or fixes entries; unknown names are an error."""

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from tfrs_debias.backend import keras
-from tfrs_debias.data.files import expand_files
-from tfrs_debias.data.reader import make_dataset, read_columns
-from tfrs_debias.data.truth import GroundTruth
+from tfrs_debias.data.io.files import expand_files
+from tfrs_debias.data.io.reader import make_dataset, read_columns
+from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.metrics.ground_truth import score_candidates, truth_ndcg
 from tfrs_debias.metrics.ranking import ndcg_at_k
 from tfrs_debias.models import EstimatorConfig, build_estimator

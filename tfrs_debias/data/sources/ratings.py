@@ -16,8 +16,8 @@ import re
 
 import numpy as np
 
-from tfrs_debias.data.log_dataset import write_log_dataset
-from tfrs_debias.data.truth import GroundTruth, count_lookup
+from tfrs_debias.data.io.log_dataset import write_log_dataset
+from tfrs_debias.data.io.truth import GroundTruth, count_lookup
 from tfrs_debias.schema import ImpressionSchema
 
 _SPLIT = re.compile(r"[\s,]+")

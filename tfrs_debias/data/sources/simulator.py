@@ -15,8 +15,16 @@ The model (``DESIGN.md`` §3):
   ``click ~ Bernoulli(e · σ(logit(rel_click) + conformity · pop_i))`` (``pop_i`` the
   standardised log exposure: clicks inflated for popular items beyond relevance),
   ``like ~ Bernoulli(rel_like / rel_click)`` given a click;
-* the oracle twin of train/valid: the same slates, labels drawn with one examination
-  per slate (its relevance-weighted mean), the same expected clicks per slate.
+* twins of train/valid on the same slates: the full-information twin (``full_*``:
+  every impression examined, the ceiling for "gap closed") and the oracle twin
+  (``oracle_*``: one examination per slate, its relevance-weighted mean, the same
+  expected clicks per slate; not a ceiling);
+* a search-like preset (`SimulatorConfig.search`): a few hundred queries (the users),
+  each with its own pool of documents ranked again in every session, one surface, a
+  known examination curve — the shape of search click logs, where the position-based
+  click model fitted by EM is the classical reference.
+
+The causal model is written down in ``docs/simulator.md``.
 """
 
 from __future__ import annotations
@@ -28,8 +36,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from tfrs_debias.data.log_dataset import flatten_slates, write_log_dataset
-from tfrs_debias.data.slates import (
+from tfrs_debias.data.io.log_dataset import flatten_slates, write_log_dataset
+from tfrs_debias.data.io.truth import GroundTruth
+from tfrs_debias.data.sources.click_model import (
     ExaminationModel,
     draw_devices,
     draw_labels,
@@ -38,7 +47,6 @@ from tfrs_debias.data.slates import (
     rank_slates,
     sigmoid,
 )
-from tfrs_debias.data.truth import GroundTruth
 from tfrs_debias.schema import ImpressionSchema
 
 TASKS = ("click", "like")
@@ -81,6 +89,7 @@ class SimulatorConfig:
     test_fraction: float = 0.1
     num_test_users: int = 2_000
     truth_candidates: int = 100
+    candidate_pool: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -90,6 +99,8 @@ class SimulatorConfig:
             "num_items": self.num_items >= self.candidates_per_request,
             "candidates_per_request": self.candidates_per_request >= self.slate_length >= 1,
             "truth_candidates": 1 <= self.truth_candidates <= self.num_items,
+            "candidate_pool": self.candidate_pool == 0
+            or self.candidates_per_request <= self.candidate_pool <= self.num_items,
             "num_test_users": 1 <= self.num_test_users <= self.num_users,
             "valid_fraction": 0 <= self.valid_fraction + self.test_fraction < 1,
             "num_requests": self.num_requests >= 10,
@@ -120,6 +131,49 @@ class SimulatorConfig:
         )
         base.update(overrides)
         return cls(**base)
+
+    @classmethod
+    def search(cls, **overrides: Any) -> SimulatorConfig:
+        """Search-like logs: 300 queries x their own 10 documents, re-ranked by a
+        relevance-led policy in each of 35k sessions, one surface (``web``) with
+        examination ``1/(1+rank)``; truth = each query's documents."""
+        base = dict(
+            num_users=300,
+            num_items=3000,
+            num_requests=35_000,
+            slate_length=10,
+            candidates_per_request=10,
+            candidate_pool=10,
+            truth_candidates=10,
+            num_test_users=300,
+            activity_sigma=1.0,
+            policy_relevance=1.0,
+            policy_popularity=0.3,
+            policy_noise=0.7,
+            popularity_conformity=0.0,
+            examination=ExaminationModel(("web",), (1.0,), (1.0,), (1.0,)),
+        )
+        base.update(overrides)
+        return cls(**base)
+
+
+PRESETS = {
+    "default": SimulatorConfig,
+    "small": SimulatorConfig.small,
+    "search": SimulatorConfig.search,
+}
+
+
+def simulator_config(preset: str = "default", overrides: dict[str, Any] | None = None):
+    """A `SimulatorConfig` from a preset name (`PRESETS`) and field overrides; unknown
+    fields or an inconsistent world are a ``ValueError``."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown simulator preset {preset!r}; one of {sorted(PRESETS)}")
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(SimulatorConfig)}
+    if unknown:
+        raise ValueError(f"unknown simulator config keys {sorted(unknown)}")
+    return PRESETS[preset](**overrides)
 
 
 class ImpressionSimulator:
@@ -172,6 +226,25 @@ class ImpressionSimulator:
         self.log_activity = c.activity_sigma * rng.normal(size=c.num_users)
         probs = np.asarray(c.examination.device_probs)
         self.device_prefs = rng.dirichlet(probs * c.device_concentration * len(probs), c.num_users)
+        self.pools = None
+        if c.candidate_pool:  # each user (query) has its own documents
+            logw = np.broadcast_to(
+                c.candidate_exponent * self.log_exposure, (c.num_users, c.num_items)
+            )
+            self.pools = gumbel_top_k(logw, c.candidate_pool, rng)
+
+    def _draw_candidates(self, users: np.ndarray, count: int) -> np.ndarray:
+        """``[len(users), count]`` candidate items: from each user's pool when the world
+        has pools, else from all items ∝ exposure^candidate_exponent."""
+        c, rng = self.config, self.rng
+        if self.pools is None:
+            logw = np.broadcast_to(
+                c.candidate_exponent * self.log_exposure, (len(users), c.num_items)
+            )
+            return gumbel_top_k(logw, count, rng)
+        pools = self.pools[users]
+        pick = gumbel_top_k(np.zeros(pools.shape), count, rng)
+        return np.take_along_axis(pools, pick, axis=1)
 
     def _affinity(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """``<u, v>/√d`` for users ``[B]`` and items ``[B, K]`` -> ``[B, K]``."""
@@ -192,16 +265,13 @@ class ImpressionSimulator:
         activity = np.exp(self.log_activity - self.log_activity.max())
         users = rng.choice(c.num_users, size=c.num_requests, p=activity / activity.sum())
         exam_curves = c.examination.curves(c.slate_length)
-        cand_logw = c.candidate_exponent * self.log_exposure
         out: dict[str, list[np.ndarray]] = {}
         chunk = 4096
         for start in tqdm(
             range(0, c.num_requests, chunk), desc="simulate", unit="chunk", disable=not progress
         ):
             u = users[start : start + chunk]
-            cands = gumbel_top_k(
-                np.broadcast_to(cand_logw, (len(u), c.num_items)), c.candidates_per_request, rng
-            )
+            cands = self._draw_candidates(u, c.candidates_per_request)
             rel = self.relevance(u, cands)
             policy = (
                 c.policy_relevance * logit(rel["click"])
@@ -238,7 +308,7 @@ class ImpressionSimulator:
         splits = {}
         for name, (lo, hi) in bounds.items():
             sl = slice(lo, hi)
-            twins = ("", "oracle_") if name != "test" else ("",)
+            twins = ("", "full_", "oracle_") if name != "test" else ("",)
             for prefix in twins:
                 labels = {t: req[prefix + t][sl] for t in TASKS}
                 splits[prefix + name] = flatten_slates(
@@ -271,10 +341,7 @@ class ImpressionSimulator:
             rest, size=c.num_test_users - n_uniform, replace=False, p=w / w.sum()
         )
         users = np.sort(np.concatenate([uniform, by_activity]))
-        cand_logw = c.candidate_exponent * self.log_exposure
-        cands = gumbel_top_k(
-            np.broadcast_to(cand_logw, (len(users), c.num_items)), c.truth_candidates, rng
-        )
+        cands = self._draw_candidates(users, c.truth_candidates)
         return GroundTruth(
             users=users.astype(np.int64),
             candidates=cands.astype(np.int64),
@@ -296,7 +363,8 @@ class ImpressionSimulator:
         overwrite: bool = False,
         progress: bool = True,
     ) -> dict[str, list[str]]:
-        """Simulates and writes train/valid/test, oracle twins, ``schema.json`` and truth."""
+        """Simulates and writes train/valid/test, the full-information and oracle twins,
+        ``schema.json`` and truth."""
         splits, truth = self.simulate(progress=progress)
         return write_log_dataset(
             out_dir,

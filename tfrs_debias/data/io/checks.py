@@ -14,9 +14,10 @@ from tfrs_debias.schema import Feature
 def value_problems(feature: Feature, values: np.ndarray) -> list[tuple[np.ndarray, str, str]]:
     """``[(bad_indices, kind, message), ...]`` for the values of ``feature`` that break a rule.
 
-    Rules: labels are 0 or 1; int categoricals (``position``...) lie in
-    ``[0, num_values)``; floats are finite (propensities in ``(0, 1]``); string
-    categoricals are in their vocabulary.
+    Rules: labels are 0 or 1; int categoricals with a declared range (``num_values``)
+    lie in ``[0, num_values)``; floats are finite (propensities in ``(0, 1]``). String
+    categoricals are open: a value outside a schema ``vocabulary`` maps to the unknown
+    index and is summarised by `validate_files`, not rejected.
     """
     problems: list[tuple[np.ndarray, str, str]] = []
     if values.size == 0:
@@ -48,20 +49,6 @@ def value_problems(feature: Feature, values: np.ndarray) -> list[tuple[np.ndarra
                         f"'{feature.name}' out of range [0, {feature.num_values})",
                     )
                 )
-    elif feature.vocabulary is not None:
-        vocab = np.array([v.encode() for v in feature.vocabulary], dtype=object)
-        as_bytes = np.array(
-            [v.encode() if isinstance(v, str) else v for v in values.tolist()], dtype=object
-        )
-        bad = np.flatnonzero(~np.isin(as_bytes, vocab))
-        if bad.size:
-            problems.append(
-                (
-                    bad,
-                    "vocabulary",
-                    f"'{feature.name}' not in vocabulary {list(feature.vocabulary)}",
-                )
-            )
     return problems
 
 

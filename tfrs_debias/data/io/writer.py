@@ -10,7 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tfrs_debias.backend import tf
-from tfrs_debias.data.checks import column_kind_problem, describe_value, value_problems
+from tfrs_debias.data.io.checks import column_kind_problem, describe_value, value_problems
 from tfrs_debias.schema import ImpressionSchema
 
 

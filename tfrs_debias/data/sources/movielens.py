@@ -22,15 +22,15 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from tfrs_debias.data.log_dataset import flatten_slates, write_log_dataset
-from tfrs_debias.data.slates import (
+from tfrs_debias.data.io.log_dataset import flatten_slates, write_log_dataset
+from tfrs_debias.data.io.truth import GroundTruth, count_lookup
+from tfrs_debias.data.sources.click_model import (
     ExaminationModel,
     draw_labels,
     logit,
     rank_slates,
     sigmoid,
 )
-from tfrs_debias.data.truth import GroundTruth, count_lookup
 from tfrs_debias.schema import ImpressionSchema
 
 FORMATS = ("ml-100k", "ml-1m", "ml-latest")
@@ -265,7 +265,7 @@ class MovieLensConverter:
         splits = {}
         for name, idx in parts.items():
             idx = np.sort(idx)
-            for prefix in ("", "oracle_") if name != "test" else ("",):
+            for prefix in ("", "full_", "oracle_") if name != "test" else ("",):
                 splits[prefix + name] = flatten_slates(
                     request_ids=idx.astype(np.int64),
                     users=req["user"][idx],

@@ -7,12 +7,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from tfrs_debias.data.truth import GroundTruth
-from tfrs_debias.data.writer import write_examples
+from tfrs_debias.data.io.truth import GroundTruth
+from tfrs_debias.data.io.writer import write_examples
 from tfrs_debias.schema import ImpressionSchema
 
-#: Splits a dataset directory can hold; ``oracle_*`` are the no-position-effect twins.
-SPLITS = ("train", "valid", "test", "oracle_train", "oracle_valid")
+#: Splits a dataset directory can hold: ``full_*`` are the full-information twins (the
+#: same slates, every impression examined: the ceiling), ``oracle_*`` the
+#: same-click-volume twins without a position effect (not a ceiling).
+SPLITS = ("train", "valid", "test", "full_train", "full_valid", "oracle_train", "oracle_valid")
 
 
 def flatten_slates(
@@ -61,7 +63,7 @@ def write_log_dataset(
     os.makedirs(out_dir, exist_ok=True)
     written = {}
     for name, columns in splits.items():
-        shards = num_shards if name in ("train", "oracle_train") else 1
+        shards = num_shards if name.endswith("train") else 1
         written[name] = write_examples(
             columns,
             schema,

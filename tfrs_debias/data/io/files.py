@@ -1,30 +1,34 @@
-"""Finding impression-log files and telling their compression."""
+"""Finding impression-log files and telling their compression, through ``tf.io.gfile``
+(so local paths and any filesystem TensorFlow supports — ``gs://``, ``hdfs://``,
+``ram://`` — work the same)."""
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Sequence
+
+from tfrs_debias.backend import tf
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def expand_files(patterns: str | Sequence[str]) -> list[str]:
+def expand_files(patterns: str | os.PathLike | Sequence[str]) -> list[str]:
     """Sorted files matching one glob or several; a pattern that matches nothing is an error."""
     if isinstance(patterns, str | os.PathLike):
         patterns = [os.fspath(patterns)]
     files: list[str] = []
     for pattern in patterns:
-        matched = sorted(p for p in glob.glob(os.fspath(pattern)) if os.path.isfile(p))
+        pattern = os.fspath(pattern)
+        matched = sorted(p for p in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(p))
         if not matched:
-            raise FileNotFoundError(f"no files match {os.fspath(pattern)!r}")
+            raise FileNotFoundError(f"no files match {pattern!r}")
         files.extend(matched)
     return sorted(dict.fromkeys(files))
 
 
 def compression_of(path: str) -> str:
     """``"GZIP"`` if ``path`` starts with the gzip magic bytes, else ``""`` (plain TFRecord)."""
-    with open(path, "rb") as fh:
+    with tf.io.gfile.GFile(path, "rb") as fh:
         return "GZIP" if fh.read(2) == _GZIP_MAGIC else ""
 
 
@@ -40,3 +44,20 @@ def common_compression(files: Sequence[str]) -> str:
             "read them as two datasets"
         )
     return distinct.pop() if distinct else ""
+
+
+def write_json(path: str, data, indent: int = 2) -> None:
+    """Writes JSON atomically (temporary file, then rename) through ``tf.io.gfile``."""
+    import json
+
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(tmp, "w") as fh:
+        fh.write(json.dumps(data, indent=indent, allow_nan=False) + "\n")
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def read_json(path: str):
+    import json
+
+    with tf.io.gfile.GFile(path, "r") as fh:
+        return json.load(fh)

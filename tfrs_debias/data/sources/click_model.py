@@ -1,6 +1,6 @@
-"""What the simulator and the ratings converter share: drawing candidates, ranking them
-into slates with a logging policy, examination by position x device, and click/like
-labels (biased, and the oracle twin with the slate's mean examination everywhere)."""
+"""What the simulator and the MovieLens converter share (the click model): drawing
+candidates, ranking them into slates with a logging policy, examination by position x
+device, and click/like labels (biased, and the oracle twin)."""
 
 from __future__ import annotations
 
@@ -80,14 +80,20 @@ def draw_labels(
     like_if_clicked: np.ndarray,
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
-    """Biased labels and their oracle twin for slates ``[batch, L]``.
+    """Biased labels and their two twins for slates ``[batch, L]``.
 
     ``click ~ Bernoulli(e · f)``, ``like ~ Bernoulli(like_if_clicked)`` given a click.
     The oracle twin draws ``click`` with one examination for the whole slate, its
     mean weighted by ``f``: ``ē = Σ_p e_p f_p / Σ_p f_p``, so each slate's expected
     clicks are exactly those of the logs (``Σ_p ē f_p = Σ_p e_p f_p``) with no position
     effect. (The plain mean would lose clicks, because the logging policy puts the
-    relevant items where examination is high.)
+    relevant items where examination is high.) The oracle twin is NOT a ceiling: its
+    uniform mid-level examination wastes the informative top slots.
+
+    The full-information twin (``full_`` prefix) examines every impression:
+    ``click ~ Bernoulli(f)``, same slates and positions. It carries at least the
+    information of the biased logs, so a model trained on it is the ceiling that
+    "gap closed" is measured against.
     """
     weighted = (examination * click_if_examined).sum(axis=1, keepdims=True)
     oracle_exam = np.broadcast_to(
@@ -95,7 +101,8 @@ def draw_labels(
         examination.shape,
     )
     out = {}
-    for prefix, exam in (("", examination), ("oracle_", oracle_exam)):
+    full_exam = np.ones_like(examination)
+    for prefix, exam in (("", examination), ("oracle_", oracle_exam), ("full_", full_exam)):
         click = rng.random(examination.shape) < exam * click_if_examined
         like = click & (rng.random(examination.shape) < like_if_clicked)
         out[prefix + "click"] = click.astype(np.int64)

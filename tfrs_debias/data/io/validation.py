@@ -16,8 +16,8 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from tfrs_debias.backend import tf
-from tfrs_debias.data.checks import describe_value, value_problems
-from tfrs_debias.data.files import compression_of, expand_files
+from tfrs_debias.data.io.checks import describe_value, value_problems
+from tfrs_debias.data.io.files import compression_of, expand_files
 from tfrs_debias.schema import ImpressionSchema
 
 _KIND_OF_DTYPE = {"int64": "int64_list", "float32": "float_list", "string": "bytes_list"}
@@ -49,6 +49,10 @@ class ValidationReport:
     issues: list[ValidationIssue] = dataclasses.field(default_factory=list)
     counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     max_issues: int = 200
+    #: categorical bias feature -> value -> records (a summary; never an error)
+    value_counts: dict[str, collections.Counter] = dataclasses.field(default_factory=dict)
+    #: feature -> its schema vocabulary, for saying which values are outside it
+    vocabularies: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -70,7 +74,32 @@ class ValidationReport:
         ]
         for (kind, field), n in sorted(self.counts.items()):
             lines.append(f"  {kind:<14} {field:<16} {n}")
+        lines.extend(self.value_summary())
         return "\n".join(lines)
+
+    def value_summary(self, shown: int = 6) -> list[str]:
+        """One line per categorical bias feature: its values and their shares; values
+        outside a schema vocabulary, or seen in < 0.1% of records, are named (they map to
+        the unknown index or get little training)."""
+        lines = []
+        for name, counter in sorted(self.value_counts.items()):
+            total = sum(counter.values())
+            if not total:
+                continue
+            top = ", ".join(f"{v} {n / total:.1%}" for v, n in counter.most_common(shown))
+            more = f", ... ({len(counter)} values)" if len(counter) > shown else ""
+            lines.append(f"  values of {name}: {top}{more}")
+            vocab = self.vocabularies.get(name)
+            if vocab is not None:
+                outside = sorted(v for v in counter if v not in vocab)
+                if outside:
+                    lines.append(
+                        f"    not in the schema vocabulary (mapped to unknown): {outside[:10]}"
+                    )
+            rare = sorted(v for v, n in counter.items() if n < 0.001 * total)
+            if rare:
+                lines.append(f"    rare (< 0.1% of records): {rare[:10]}")
+        return lines
 
     def format(self) -> str:
         shown = [str(i) for i in self.issues]
@@ -123,6 +152,9 @@ def _check_chunk(
             continue
         rows = np.flatnonzero(mask)
         kept = [columns[feature.name][r] for r in rows]
+        if feature.role == "bias" and feature.dtype == "string":
+            counter = report.value_counts.setdefault(feature.name, collections.Counter())
+            counter.update(v.decode("utf-8", "replace") for v in kept)
         values = np.asarray(kept, dtype=object) if feature.dtype == "string" else np.asarray(kept)
         for idx, kind, message in value_problems(feature, values):
             for i in idx:
@@ -154,6 +186,9 @@ def validate_files(
     """
     paths = expand_files(files if isinstance(files, str) else list(files))
     report = ValidationReport(files=paths, max_issues=max_issues)
+    report.vocabularies = {
+        f.name: f.vocabulary for f in schema.bias_features if f.vocabulary is not None
+    }
     for path in paths:
         record = -1
         bad: set[int] = set()

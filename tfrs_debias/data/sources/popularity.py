@@ -23,10 +23,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tfrs_debias.data.files import expand_files
-from tfrs_debias.data.reader import read_columns
-from tfrs_debias.data.truth import GroundTruth
-from tfrs_debias.data.writer import write_examples
+from tfrs_debias.data.io.files import expand_files
+from tfrs_debias.data.io.reader import read_columns
+from tfrs_debias.data.io.truth import GroundTruth
+from tfrs_debias.data.io.writer import write_examples
 from tfrs_debias.schema import Feature, ImpressionSchema
 
 POWERS = (1, 2, 3, 4)

@@ -1,0 +1,105 @@
+"""What every subcommand shares: exit codes, the user-facing error, flags declared once,
+and small parsers of flag text. Nothing here imports TensorFlow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A user-facing error: printed as one line without a stack trace (exit 2)."""
+
+
+# -- flags declared once ----------------------------------------------------------------
+def add_dataset_output_flags(p: argparse.ArgumentParser, shards: bool = True) -> None:
+    """``--out --seed [--shards --compression] --overwrite --no-progress`` of commands
+    that write a dataset folder."""
+    p.add_argument("--out", required=True, help="output dataset directory")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files")
+    if shards:
+        p.add_argument("--shards", type=int, default=2, help="files for the training splits")
+        p.add_argument(
+            "--compression",
+            choices=("none", "gzip"),
+            default="none",
+            help="TFRecord compression (readers detect it per file)",
+        )
+    add_overwrite_flags(p)
+
+
+def add_overwrite_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_files_flag(p: argparse.ArgumentParser, flag: str, what: str, required: bool = True):
+    p.add_argument(flag, required=required, action="append", help=f"{what} (repeat for several)")
+
+
+def add_schema_flags(p: argparse.ArgumentParser, tasks: bool = True) -> None:
+    p.add_argument(
+        "--schema",
+        help="schema JSON (default: schema.json beside the files, else the default schema)",
+    )
+    if tasks:
+        p.add_argument("--tasks", help="comma-separated labels to use (default: all)")
+
+
+def add_model_flag(p: argparse.ArgumentParser, default: str | None, help_text: str) -> None:
+    from tfrs_debias.models.registry import MODEL_NAMES
+
+    p.add_argument("--model", choices=MODEL_NAMES, default=default, help=help_text)
+
+
+def add_quiet_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+
+
+# -- flag text -> values ------------------------------------------------------------------
+def compression(value: str) -> str:
+    return {"none": "", "gzip": "GZIP"}[value]
+
+
+def tasks_of(args: argparse.Namespace) -> tuple[str, ...] | None:
+    text = getattr(args, "tasks", None)
+    return tuple(t.strip() for t in text.split(",") if t.strip()) if text else None
+
+
+def load_json(path: str | None) -> dict:
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise CommandError(f"{path}: config file not found") from None
+    except json.JSONDecodeError as err:
+        raise CommandError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise CommandError(f"{path}: config must be a JSON object")
+    return data
+
+
+def parse_weights(text: str | None, flag: str = "--value-weights") -> dict[str, float] | None:
+    """``"click=1,like=3"`` -> ``{"click": 1.0, "like": 3.0}``."""
+    if not text:
+        return None
+    weights = {}
+    for part in text.split(","):
+        task, sep, value = part.partition("=")
+        try:
+            weights[task.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not task.strip():
+            raise CommandError(f"{flag}: {part!r} is not TASK=NUMBER")
+    return weights
+
+
+def print_written(out: str, written: dict[str, list[str]]) -> None:
+    for split, files in written.items():
+        print(f"{split:<13} {len(files)} file(s): {files[0]}")
+    print(f"schema        {out}/schema.json")

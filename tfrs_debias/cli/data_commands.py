@@ -1,0 +1,233 @@
+"""Commands that write or check datasets: simulate, validate, movielens, ratings, popularity."""
+
+from __future__ import annotations
+
+import argparse
+
+from tfrs_debias.cli.common import (
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    CommandError,
+    add_dataset_output_flags,
+    add_files_flag,
+    add_overwrite_flags,
+    add_schema_flags,
+    compression,
+    load_json,
+    print_written,
+    tasks_of,
+)
+
+_SIMULATOR_FLAGS = (
+    ("num_users", int, "number of users (default 20000)"),
+    ("num_items", int, "number of items (default 2000)"),
+    ("num_requests", int, "requests (slates) to log (default 60000)"),
+    ("slate_length", int, "positions per slate (default 10)"),
+    ("candidates_per_request", int, "candidates ranked per slate (50)"),
+    ("num_test_users", int, "users in the truth file (default 2000)"),
+    ("popularity_conformity", float, "click inflation for popular items beyond relevance (0.5)"),
+)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from tfrs_debias.data.sources.simulator import ImpressionSimulator, simulator_config
+
+    overrides = load_json(args.config)
+    overrides.update(
+        {name: getattr(args, name) for name, _, _ in _SIMULATOR_FLAGS if getattr(args, name)}
+    )
+    overrides["seed"] = args.seed
+    config = simulator_config(args.preset, overrides)
+    written = ImpressionSimulator(config).write(
+        args.out,
+        num_shards=args.shards,
+        compression=compression(args.compression),
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    print_written(args.out, written)
+    print(f"truth         {args.out}/truth.npz, {args.out}/truth.json")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from tfrs_debias.data.io.files import expand_files
+    from tfrs_debias.data.io.validation import validate_files
+    from tfrs_debias.schema import resolve_schema
+
+    files = expand_files(args.files)
+    schema = resolve_schema(args.schema, files, tasks=tasks_of(args))
+    report = validate_files(files, schema, max_issues=args.max_issues)
+    print(report.format())
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def cmd_movielens(args: argparse.Namespace) -> int:
+    from tfrs_debias.data.sources.movielens import (
+        MovieLensConverter,
+        config_from_dict,
+        read_ratings,
+        read_tfds_ratings,
+    )
+
+    if bool(args.ratings) == bool(args.tfds):
+        raise CommandError("give exactly one of --ratings FILE or --tfds NAME")
+    overrides = load_json(args.config)
+    overrides["seed"] = args.seed
+    if args.slate_length:
+        overrides["slate_length"] = args.slate_length
+    config = config_from_dict(overrides)
+    if args.ratings:
+        ratings = read_ratings(args.ratings, None if args.format == "auto" else args.format)
+    else:
+        ratings = read_tfds_ratings(args.tfds, args.tfds_data_dir)
+    print(f"read {len(ratings)} ratings from {ratings.source}")
+    written = MovieLensConverter(config).write(
+        ratings,
+        args.out,
+        num_shards=args.shards,
+        compression=compression(args.compression),
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    print_written(args.out, written)
+    return EXIT_OK
+
+
+def cmd_popularity(args: argparse.Namespace) -> int:
+    from tfrs_debias.data.sources.popularity import add_popularity_features
+
+    schema = add_popularity_features(
+        args.data,
+        args.out,
+        task=args.task,
+        timestamp=args.timestamp_feature,
+        window_seconds=args.window_seconds,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    names = ", ".join(f.name for f in schema.popularity_features)
+    print(f"wrote {args.out} with popularity features {names}")
+    print(f"factors: {args.out}/popularity.npz; schema: {args.out}/schema.json")
+    return EXIT_OK
+
+
+def cmd_ratings(args: argparse.Namespace) -> int:
+    from tfrs_debias.data.sources.ratings import ratings_dataset
+
+    written = ratings_dataset(
+        args.train,
+        args.test,
+        args.out,
+        positive_threshold=args.positive_threshold,
+        valid_fraction=args.valid_fraction,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    print_written(args.out, written)
+    return EXIT_OK
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="write simulated impression logs with ground truth",
+        description="Draw impression logs from the ground-truth simulator and write "
+        "train/valid/test TFRecords, the full-information twins (full_train, full_valid: "
+        "same slates, every impression examined), the same-click-volume twins (oracle_*), "
+        "schema.json and the truth file (truth.npz + truth.json).",
+    )
+    add_dataset_output_flags(p)
+    p.add_argument(
+        "--preset",
+        choices=("default", "small", "search"),
+        default="default",
+        help="default (600k impressions), small (tests and trials) or search (a few "
+        "hundred queries x 10 ranks, one device: the shape of search click logs)",
+    )
+    p.add_argument(
+        "--small", action="store_const", const="small", dest="preset", help="--preset small"
+    )
+    p.add_argument("--config", help="JSON file of SimulatorConfig fields to override")
+    for name, kind, text in _SIMULATOR_FLAGS:
+        p.add_argument("--" + name.replace("_", "-"), type=kind, help=text)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser(
+        "validate",
+        help="check every record of TFRecord impression logs",
+        description="Read every record and report, with file and record index, missing or "
+        "wrongly typed features, values out of a declared range, labels not 0/1, NaN/inf "
+        "and corrupted files; values of open categorical features (device, surface, ...) "
+        "are summarised, not rejected. Exit 1 if any problem is found.",
+    )
+    add_files_flag(p, "--files", "glob of TFRecord files")
+    add_schema_flags(p)
+    p.add_argument("--max-issues", type=int, default=200, help="problems to list (all are counted)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "movielens",
+        help="turn MovieLens ratings into impression logs with ground truth",
+        description="Read a local MovieLens ratings file (ml-100k u.data, ml-1m ratings.dat, "
+        "ml-latest ratings.csv; auto-detected) or a tensorflow-datasets MovieLens dataset "
+        "already prepared on disk, and write the same outputs as `simulate`. Never downloads.",
+    )
+    add_dataset_output_flags(p)
+    p.add_argument("--ratings", help="path of the ratings file")
+    p.add_argument(
+        "--format",
+        choices=("auto", "ml-100k", "ml-1m", "ml-latest"),
+        default="auto",
+        help="file format (default: detected from the first line)",
+    )
+    p.add_argument("--tfds", help="tensorflow-datasets name, e.g. movielens/100k-ratings")
+    p.add_argument("--tfds-data-dir", help="tensorflow-datasets data_dir holding it")
+    p.add_argument("--slate-length", type=int, help="positions per slate (default 10)")
+    p.add_argument("--config", help="JSON file of MovieLensConfig fields to override")
+    p.set_defaults(func=cmd_movielens)
+
+    p = sub.add_parser(
+        "ratings",
+        help="explicit ratings with a random (unbiased) test set -> logs and truth",
+        description="Read 'user item rating' triples (whitespace or comma separated): a "
+        "training file from the normal, biased policy and a test file of randomly assigned "
+        "items. Writes train/valid/test logs with click = rating >= threshold (no position "
+        "or device features) and a truth file so `evaluate` reports NDCG@5 per user and AUC "
+        "on the random test.",
+    )
+    p.add_argument("--train", required=True, help="training triples (biased policy)")
+    p.add_argument("--test", required=True, help="test triples (random items)")
+    p.add_argument("--out", required=True, help="output dataset directory")
+    p.add_argument(
+        "--positive-threshold",
+        type=float,
+        default=4.0,
+        help="rating that counts as a click (default 4)",
+    )
+    p.add_argument(
+        "--valid-fraction",
+        type=float,
+        default=0.1,
+        help="training triples held out for validation (0.1)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the validation split")
+    add_overwrite_flags(p)
+    p.set_defaults(func=cmd_ratings)
+
+    p = sub.add_parser(
+        "popularity",
+        help="add PreRec item-popularity and user-activity factors to a dataset",
+        description="Count each item's (user's) interactions on the training split, in "
+        "windows of a timestamp feature when given, and add F^(p) = T / (mean T^p)^(1/p), "
+        "p = 1..4, as popularity features (item_pop_p*, user_act_p*) to every split. The "
+        "estimators' popularity tower learns from them; serving sets them to neutral.",
+    )
+    p.add_argument("--data", required=True, help="dataset directory to read")
+    p.add_argument("--out", required=True, help="new dataset directory")
+    p.add_argument("--task", help="label that counts as an interaction (default: first task)")
+    p.add_argument("--timestamp-feature", help="int64 seconds feature for windowed counts")
+    p.add_argument("--window-seconds", type=int, default=86_400, help="window (default 1 day)")
+    add_overwrite_flags(p)
+    p.set_defaults(func=cmd_popularity)

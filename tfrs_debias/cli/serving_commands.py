@@ -1,0 +1,149 @@
+"""Commands around exports: export, select, serve."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from tfrs_debias.cli.common import EXIT_OK, CommandError, parse_weights
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tfrs_debias.serving import export_saved_model
+    from tfrs_debias.training import load_run
+
+    model = load_run(args.run)
+    path = export_saved_model(
+        model,
+        args.out,
+        version=args.version,
+        value_weights=parse_weights(args.value_weights),
+        force=args.force,
+    )
+    print(f"exported {model.config.model} to {path}")
+    print(f"inspect: saved_model_cli show --dir {path} --all")
+    return EXIT_OK
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    from tfrs_debias.serving import TopItemSelector, read_candidates
+
+    selector = TopItemSelector.from_saved_model(args.model)
+    schema = selector.schema
+    user = {schema.user_id.name: schema.user_id.parse_value(args.user, "--user")}
+    for part in args.user_features or []:
+        name, _, value = part.partition("=")
+        if name not in schema or schema[name].role not in ("user_feature", "popularity"):
+            raise CommandError(f"--user-feature {name!r} is not a user feature of the model")
+        user[name] = schema[name].parse_value(value, f"--user-feature {name}")
+    candidates = read_candidates(args.candidates, schema)
+    exclude = read_candidates(args.exclude, schema)[schema.item_id.name] if args.exclude else ()
+    picks = selector.select(
+        user, candidates, k=args.k, exclude=exclude, value_weights=parse_weights(args.value_weights)
+    )
+    if args.json:
+        rows = [{"item_id": p.item_id, "score": p.score, **p.probabilities} for p in picks]
+        print(json.dumps(rows))
+        return EXIT_OK
+    print(f"{'rank':<6}{'item_id':<12}{'score':>10}" + "".join(f"{t:>10}" for t in selector.tasks))
+    for rank, p in enumerate(picks, start=1):
+        print(
+            f"{rank:<6}{p.item_id!s:<12}{p.score:>10.4f}"
+            + "".join(f"{p.probabilities[t]:>10.4f}" for t in selector.tasks)
+        )
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tfrs_debias.serving import make_server
+
+    server = make_server(
+        args.model_base,
+        host=args.host,
+        port=args.port,
+        name=args.model_name,
+        max_body_bytes=args.max_body_bytes,
+        verbose=args.verbose,
+    )
+    host, port = server.server_address[:2]
+    name = server.model.name
+    print(
+        f"serving {name} from {server.model.model_base} at http://{host}:{port}/v1/models/{name}",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return EXIT_OK
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a trained run as a SavedModel for TF Serving",
+        description="Write saved_models/NAME/<version>/ (TF Serving layout; written to a "
+        "temporary folder and renamed). serving_default takes no bias feature and returns "
+        "per-task debiased probabilities and the value-weighted score; also 'examples', "
+        "'regress', 'biased', 'select_top_k' and (factorized models) 'components'.",
+    )
+    p.add_argument("--run", required=True, help="training run directory")
+    p.add_argument("--out", required=True, help="model base path, e.g. saved_models/NAME")
+    p.add_argument("--version", type=int, help="integer version (default: next free one)")
+    p.add_argument(
+        "--value-weights",
+        help="score weights, e.g. click=1,like=3 (default: the run config's; tasks left out get 0)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing version")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "select",
+        help="top-k items for one user from an exported model",
+        description="Score one user's candidates with the debiased serving_default "
+        "signature, combine task probabilities with value weights, drop excluded items and "
+        "print the top k.",
+    )
+    p.add_argument(
+        "--model", required=True, help="saved_models/NAME (newest version) or a version folder"
+    )
+    p.add_argument("--user", required=True, help="the user id")
+    p.add_argument(
+        "--user-feature",
+        dest="user_features",
+        action="append",
+        help="user side feature NAME=VALUE (repeat)",
+    )
+    p.add_argument(
+        "--candidates",
+        required=True,
+        help="ids '1,2,3', a file of one id per "
+        "line, or a CSV with a header naming item_id and item side features",
+    )
+    p.add_argument("--exclude", help="ids never to return (already seen, blocked): list or file")
+    p.add_argument("--value-weights", help="e.g. click=1,like=3 (default: the export's)")
+    p.add_argument("--k", type=int, default=10, help="how many items (default 10)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_select)
+
+    p = sub.add_parser(
+        "serve",
+        help="serve exports over TF Serving's REST API",
+        description="Answer GET /v1/models/NAME[/versions/V][/metadata] and POST "
+        "/v1/models/NAME[/versions/V]:predict like TF Serving. Serves the newest version and "
+        "picks up new exports without restart.",
+    )
+    p.add_argument("--model-base", required=True, help="saved_models/NAME")
+    p.add_argument("--model-name", help="name in URLs (default: the folder name)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8501, help="port (default 8501, TF Serving's)")
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=16 << 20,
+        help="larger requests get 413 (default 16 MiB)",
+    )
+    p.add_argument("--verbose", action="store_true", help="log every request")
+    p.set_defaults(func=cmd_serve)

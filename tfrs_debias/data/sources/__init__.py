@@ -1,0 +1,2 @@
+"""Where impression logs come from: the simulator, MovieLens, explicit ratings, popularity
+factors, and the click model (logging policy, examination, labels) they share."""

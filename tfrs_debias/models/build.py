@@ -1,0 +1,19 @@
+"""`build_estimator`: an estimator from its registered name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from tfrs_debias.models.base import BaseEstimator
+from tfrs_debias.models.config import EstimatorConfig
+from tfrs_debias.models.registry import estimator_class
+from tfrs_debias.schema import ImpressionSchema
+
+
+def build_estimator(
+    schema: ImpressionSchema,
+    config: EstimatorConfig,
+    vocabularies: Mapping[str, Sequence] | None = None,
+) -> BaseEstimator:
+    """The estimator registered as ``config.model``."""
+    return estimator_class(config.model)(schema, config, vocabularies)
