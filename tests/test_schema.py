@@ -11,8 +11,10 @@ def test_default_schema_roles_and_types():
     assert s.tasks == ("click", "like")
     assert s.user_id.name == "user_id" and s.item_id.name == "item_id"
     assert [f.name for f in s.bias_features] == ["position", "device"]
-    assert s["position"].num_values == 10
-    assert s["device"].vocabulary == ("phone", "desktop", "tv")
+    # Open by default: ranks and device names come from the training data.
+    assert s["position"].num_values is None and s["device"].vocabulary is None
+    closed = ImpressionSchema.default(num_positions=10, devices=("phone", "tv"))
+    assert closed["position"].num_values == 10 and closed["device"].vocabulary == ("phone", "tv")
     spec = s.parse_spec()
     assert spec["user_id"].dtype == tf.int64
     assert spec["device"].dtype == tf.string

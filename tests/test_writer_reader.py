@@ -8,9 +8,10 @@ from tfrs_debias.data import make_dataset, write_examples
 from tfrs_debias.data.io.reader import make_naive_dataset
 from tfrs_debias.schema import Feature, ImpressionSchema
 
-SCHEMA = ImpressionSchema.default(tasks=("click",)).replace(
-    add=[Feature("ips", "float32", "propensity")]
-)
+# A schema that declares the rank range and the known devices (the default leaves both open).
+SCHEMA = ImpressionSchema.default(
+    tasks=("click",), num_positions=10, devices=("phone", "desktop", "tv")
+).replace(add=[Feature("ips", "float32", "propensity")])
 
 
 def _columns(n=7):
@@ -99,10 +100,6 @@ def test_naive_reader_reads_the_same_rows(tmp_path):
         (
             lambda c: c.__setitem__("user_id", np.array(["a"] * 7)),
             r"column 'user_id' has dtype <U1, expected integers",
-        ),
-        (
-            lambda c: c.__setitem__("device", np.array(["phone"] * 6 + ["watch"])),
-            r"'device' not in vocabulary .*: row 6 has 'watch'",
         ),
         (lambda c: c.__setitem__("item_id", np.arange(6)), r"different lengths"),
     ],

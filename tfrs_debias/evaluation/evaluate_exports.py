@@ -52,7 +52,10 @@ def evaluate_exports(
         if progress:
             print(f"evaluating {name} ({path})", flush=True)
         results[name] = evaluator.evaluate(
-            Scorer.from_saved_model(path), log_files or None, data_schema
+            Scorer.from_saved_model(path),
+            log_files or None,
+            data_schema,
+            train_files=folder.files("train") if truth is None else None,
         )
     k = max(evaluator.ks)
     paths = write_report(results, out_dir, task=task, k=k, naive=naive, ceiling=ceiling)

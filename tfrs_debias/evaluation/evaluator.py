@@ -241,15 +241,23 @@ class Evaluator:
         scorer: Scorer,
         log_files: str | Sequence[str] | None = None,
         data_schema: ImpressionSchema | None = None,
+        train_files: str | Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """Everything that applies: ranking and examination against the truth (if any),
-        metrics on ``log_files`` (if given)."""
+        metrics on ``log_files`` (if given), and without a truth but with the training
+        logs, the click-model comparison (`compare_click_models`)."""
         out: dict[str, Any] = {"tasks": list(scorer.tasks)}
         if self.truth is not None:
             out["ranking"] = self.ranking(scorer)
             out["examination"] = self.examination(scorer)
         if log_files:
             out["logged"] = self.logged(scorer, log_files, data_schema or scorer.schema)
+            if self.truth is None and train_files:
+                from tfrs_debias.evaluation.click_model_comparison import compare_click_models
+
+                out["click_models"] = compare_click_models(
+                    scorer, train_files, log_files, data_schema or scorer.schema
+                )
         return out
 
 

@@ -3,15 +3,25 @@ and machines, from `Evaluator.evaluate` results of one or more models."""
 
 from __future__ import annotations
 
-import json
+import io
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from tfrs_debias.backend import tf
+from tfrs_debias.data.io.files import write_json
 from tfrs_debias.evaluation.evaluator import ITEM_BUCKETS, USER_BUCKETS
 from tfrs_debias.metrics.gap import gap_closed_interval
+
+
+def _savefig(fig, path: str) -> None:
+    """PNG through ``tf.io.gfile`` (any filesystem TensorFlow supports)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    with tf.io.gfile.GFile(path, "wb") as fh:
+        fh.write(buffer.getvalue())
 
 
 def summary_rows(
@@ -127,7 +137,7 @@ def plot_examination(results: Mapping[str, dict], path: str) -> bool:
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _savefig(fig, path)
     plt.close(fig)
     return True
 
@@ -153,7 +163,7 @@ def plot_buckets(rows: list[dict], path: str, k: int = 10) -> bool:
     ax.legend(fontsize=8, ncol=min(4, len(rows)))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _savefig(fig, path)
     plt.close(fig)
     return True
 
@@ -169,14 +179,13 @@ def write_report(
 ) -> dict[str, str]:
     """Writes ``report.md``, ``metrics.json``, ``examination.png`` and ``ndcg_buckets.png``
     (the plots when there is something to plot); returns their paths."""
-    os.makedirs(out_dir, exist_ok=True)
+    tf.io.gfile.makedirs(out_dir)
     rows = summary_rows(results, task, k, naive, ceiling)
     paths = {
         "metrics": os.path.join(out_dir, "metrics.json"),
         "report": os.path.join(out_dir, "report.md"),
     }
-    with open(paths["metrics"], "w", encoding="utf-8") as fh:
-        json.dump({"models": results, "summary": rows}, fh, indent=2)
+    write_json(paths["metrics"], {"models": results, "summary": rows})
     lines = [f"# {title}", ""]
     if rows:
         lines += [
@@ -225,6 +234,68 @@ def write_report(
                     f"{_fmt(m.get('snips_auc'))} | {_fmt(m.get('snips_logloss'))} |"
                 )
         lines.append("")
-    with open(paths["report"], "w", encoding="utf-8") as fh:
+    clicks = {n: r["click_models"] for n, r in results.items() if r.get("click_models")}
+    if clicks:
+        lines += _click_model_section(clicks)
+        if plot_click_model_curves(clicks, os.path.join(out_dir, "examination_vs_pbm.png")):
+            paths["examination_vs_pbm_plot"] = os.path.join(out_dir, "examination_vs_pbm.png")
+            lines += ["![learned examination vs PBM](examination_vs_pbm.png)", ""]
+    with tf.io.gfile.GFile(paths["report"], "w") as fh:
         fh.write("\n".join(lines))
     return paths
+
+
+def _click_model_section(clicks: Mapping[str, dict]) -> list[str]:
+    lines = [
+        "## Held-out clicks: models vs click-model baselines",
+        "",
+        "Perplexity per the click-model literature (mean over ranks of 2^-mean log2 "
+        "likelihood; 1 is perfect). PBM, rank CTR and document CTR are fitted on the "
+        "training split.",
+        "",
+        "| model | perplexity | log-likelihood | learned curve vs PBM: mean / max rel. error |",
+        "|---|---|---|---|",
+    ]
+    first = next(iter(clicks.values()))
+    for base in ("pbm", "rank_ctr", "doc_ctr"):
+        lines.append(
+            f"| {base} | {first['perplexity'][base]:.4f} | "
+            f"{first['log_likelihood'][base]:.4f} | - |"
+        )
+    for name, cm in clicks.items():
+        exam = cm["examination"]
+        lines.append(
+            f"| {name} | {cm['perplexity']['model']:.4f} | {cm['log_likelihood']['model']:.4f} "
+            f"| {exam['mean_error_vs_pbm']:.1%} / {exam['max_error_vs_pbm']:.1%} |"
+        )
+    return lines + [""]
+
+
+def plot_click_model_curves(clicks: Mapping[str, dict], path: str) -> bool:
+    """Learned examination per context value (95% bootstrap band) beside PBM's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = next(iter(clicks.values()))["examination"]
+    contexts = first["contexts"]
+    fig, axes = plt.subplots(1, len(contexts), figsize=(4.2 * len(contexts), 3.6), squeeze=False)
+    for c, name in enumerate(contexts):
+        ax = axes[0][c]
+        ranks = np.arange(len(first["pbm"][c]))
+        ax.plot(ranks, first["pbm"][c], "k-", lw=2.5, label="PBM (EM)")
+        for model, cm in clicks.items():
+            exam = cm["examination"]
+            ax.plot(ranks, exam["learned"][c], "o--", ms=4, label=model)
+            ax.fill_between(ranks, exam["learned_low"][c], exam["learned_high"][c], alpha=0.2)
+        ax.set_title(f"context: {name}")
+        ax.set_xlabel("rank")
+        ax.set_ylabel("examination / rank 0")
+        ax.set_ylim(0, 1.15)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    _savefig(fig, path)
+    plt.close(fig)
+    return True

@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tfrs_debias.backend import tf
+from tfrs_debias.data.io.files import move_tree
 from tfrs_debias.models.base import BaseEstimator
 from tfrs_debias.models.config import resolve_value_weights
 from tfrs_debias.models.factorized import COMPONENTS
@@ -142,6 +142,14 @@ def _signatures(module: ServingModule) -> dict[str, tf.types.experimental.Concre
     return sigs
 
 
+def _remove_tree(path: str) -> None:
+    if tf.io.gfile.exists(path):
+        try:
+            tf.io.gfile.rmtree(path)
+        except tf.errors.NotFoundError:
+            pass
+
+
 def next_version(base_dir: str) -> int:
     """1 + the largest integer version folder under ``base_dir`` (1 if none)."""
     versions = list_versions(base_dir)
@@ -153,12 +161,12 @@ def _mark_regress(saved_model_dir: str) -> None:
     ``regress`` signature's method name set to ``tensorflow/serving/regress``."""
     path = os.path.join(saved_model_dir, "saved_model.pb")
     proto = saved_model_pb2.SavedModel()
-    with open(path, "rb") as fh:
+    with tf.io.gfile.GFile(path, "rb") as fh:
         proto.ParseFromString(fh.read())
     for meta_graph in proto.meta_graphs:
         if "regress" in meta_graph.signature_def:
             meta_graph.signature_def["regress"].method_name = REGRESS_METHOD
-    with open(path, "wb") as fh:
+    with tf.io.gfile.GFile(path, "wb") as fh:
         fh.write(proto.SerializeToString())
 
 
@@ -183,17 +191,17 @@ def export_saved_model(
     if version < 1:
         raise ValueError(f"version must be a positive integer, got {version}")
     final = os.path.join(base_dir, str(version))
-    if os.path.exists(final) and not force:
+    if tf.io.gfile.exists(final) and not force:
         raise FileExistsError(f"{final} exists; pass --force to overwrite version {version}")
     weights = resolve_value_weights(value_weights, model.task_names, model.config.value_weights)
     module = ServingModule(model, weights)
-    os.makedirs(base_dir, exist_ok=True)
+    tf.io.gfile.makedirs(base_dir)
     tmp = os.path.join(base_dir, f".tmp-{version}-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    _remove_tree(tmp)
     try:
         tf.saved_model.save(module, tmp, signatures=_signatures(module))
         _mark_regress(tmp)
-        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+        tf.io.gfile.makedirs(os.path.join(tmp, "assets.extra"))
         meta = {
             "model": model.config.model,
             "tasks": list(model.task_names),
@@ -203,16 +211,16 @@ def export_saved_model(
             "schema": model.schema.to_dict(),
             "config": model.config.to_dict(),
         }
-        with open(os.path.join(tmp, METADATA_FILE), "w", encoding="utf-8") as fh:
-            json.dump(meta, fh, indent=2)
-        if os.path.exists(final):
+        with tf.io.gfile.GFile(os.path.join(tmp, METADATA_FILE), "w") as fh:
+            fh.write(json.dumps(meta, indent=2))
+        if tf.io.gfile.exists(final):
             old = f"{tmp}-old"
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
+            move_tree(final, old)
+            move_tree(tmp, final)
+            _remove_tree(old)
         else:
-            os.replace(tmp, final)
+            move_tree(tmp, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_tree(tmp)
         raise
     return final

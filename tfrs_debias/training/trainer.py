@@ -26,7 +26,13 @@ from typing import Any
 import numpy as np
 
 from tfrs_debias.backend import keras, tf
-from tfrs_debias.data.io.files import common_compression, expand_files, read_json, write_json
+from tfrs_debias.data.io.files import (
+    common_compression,
+    expand_files,
+    move_tree,
+    read_json,
+    write_json,
+)
 from tfrs_debias.data.io.reader import holdout_filter, make_dataset
 from tfrs_debias.data.io.validation import validate_files
 from tfrs_debias.models import BaseEstimator, EstimatorConfig, build_estimator
@@ -356,22 +362,11 @@ def save_run(out_dir: str, model: BaseEstimator, metrics: dict, history: dict) -
     final = os.path.join(out_dir, "model")
     if tf.io.gfile.exists(final):
         tf.io.gfile.rmtree(final)
-    tf.io.gfile.rename(tmp, final)
+    move_tree(tmp, final)
     write_json(os.path.join(out_dir, "config.json"), model.config.to_dict())
     write_json(os.path.join(out_dir, "vocabularies.json"), model.vocabularies)
     model.schema.save(os.path.join(out_dir, "schema.json"))
-    write_json(os.path.join(out_dir, "metrics.json"), _finite({**metrics, "history": history}))
-
-
-def _finite(value: Any) -> Any:
-    """NaN/inf -> None, so metrics files are valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+    write_json(os.path.join(out_dir, "metrics.json"), {**metrics, "history": history})
 
 
 def load_run(run_dir: str) -> BaseEstimator:

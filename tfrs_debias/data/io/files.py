@@ -46,13 +46,56 @@ def common_compression(files: Sequence[str]) -> str:
     return distinct.pop() if distinct else ""
 
 
+def finite(value):
+    """``value`` with NaN/inf floats (numpy too) replaced by None: valid JSON."""
+    import math
+
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        value = float(value) if isinstance(value, float) else value
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return finite(value.item())
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
+def move_tree(src: str, dst: str) -> None:
+    """Moves folder ``src`` to ``dst`` (which must not exist): one atomic rename on
+    filesystems that rename folders (local, HDFS); a copy then delete on object stores
+    and ``ram://``, where a folder is only a prefix of its files' names."""
+    if "://" not in src:
+        tf.io.gfile.rename(src, dst)
+        return
+    stack = [src]
+    while stack:
+        folder = stack.pop()
+        for name in tf.io.gfile.listdir(folder):
+            path = os.path.join(folder, name.rstrip("/"))
+            target = dst + path[len(src) :]
+            if tf.io.gfile.isdir(path):
+                tf.io.gfile.makedirs(target)
+                stack.append(path)
+            else:
+                tf.io.gfile.makedirs(os.path.dirname(target))
+                with tf.io.gfile.GFile(path, "rb") as fin, tf.io.gfile.GFile(target, "wb") as fout:
+                    fout.write(fin.read())
+    try:
+        tf.io.gfile.rmtree(src)
+    except tf.errors.NotFoundError:
+        pass
+
+
 def write_json(path: str, data, indent: int = 2) -> None:
-    """Writes JSON atomically (temporary file, then rename) through ``tf.io.gfile``."""
+    """Writes JSON atomically (temporary file, then rename) through ``tf.io.gfile``;
+    NaN/inf become null."""
     import json
 
     tmp = f"{path}.tmp-{os.getpid()}"
     with tf.io.gfile.GFile(tmp, "w") as fh:
-        fh.write(json.dumps(data, indent=indent, allow_nan=False) + "\n")
+        fh.write(json.dumps(finite(data), indent=indent, allow_nan=False) + "\n")
     tf.io.gfile.rename(tmp, path, overwrite=True)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from tfrs_debias.backend import tf
 from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.data.io.writer import write_examples
 from tfrs_debias.schema import ImpressionSchema
@@ -55,12 +56,12 @@ def write_log_dataset(
     An existing dataset in ``out_dir`` is an error unless ``overwrite``; every file is
     written under a temporary name and renamed when complete.
     """
-    if os.path.exists(os.path.join(out_dir, "schema.json")) and not overwrite:
+    if tf.io.gfile.exists(os.path.join(out_dir, "schema.json")) and not overwrite:
         raise FileExistsError(f"{out_dir} already holds a dataset; pass --overwrite to replace it")
     unknown = set(splits) - set(SPLITS)
     if unknown:
         raise ValueError(f"unknown splits {sorted(unknown)}; expected some of {SPLITS}")
-    os.makedirs(out_dir, exist_ok=True)
+    tf.io.gfile.makedirs(out_dir)
     written = {}
     for name, columns in splits.items():
         shards = num_shards if name.endswith("train") else 1

@@ -7,7 +7,7 @@ records keeps a 16k-row mixing window at a fraction of the per-record cost (a re
 shuffle buffer of 16k rows measured 2-4x slower here).
 Parsing a whole batch in one op is what makes it fast (``benchmarks/reader_throughput.py``
 measures it against per-record parsing). Reads are not interleaved: on 2-core VMs
-``num_parallel_reads`` was measured 20-30x slower than one reader (DESIGN.md §5).
+``num_parallel_reads`` was measured 20-30x slower than one reader (``docs/stack.md``).
 """
 
 from __future__ import annotations

@@ -9,11 +9,14 @@ per device; activity and popularity counts for bucketed metrics. Stored as
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 from typing import Any
 
 import numpy as np
+
+from tfrs_debias.backend import tf
 
 
 @dataclasses.dataclass
@@ -67,23 +70,25 @@ class GroundTruth:
         }
         tmp_npz = os.path.join(out_dir, f".truth.npz.tmp-{os.getpid()}.npz")
         tmp_json = os.path.join(out_dir, f".truth.json.tmp-{os.getpid()}")
-        np.savez_compressed(tmp_npz, **arrays)
-        with open(tmp_json, "w", encoding="utf-8") as fh:
-            json.dump(meta, fh, indent=2, default=_json_default)
-            fh.write("\n")
-        os.replace(tmp_npz, os.path.join(out_dir, "truth.npz"))
-        os.replace(tmp_json, os.path.join(out_dir, "truth.json"))
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        with tf.io.gfile.GFile(tmp_npz, "wb") as fh:
+            fh.write(buffer.getvalue())
+        with tf.io.gfile.GFile(tmp_json, "w") as fh:
+            fh.write(json.dumps(meta, indent=2, default=_json_default) + "\n")
+        tf.io.gfile.rename(tmp_npz, os.path.join(out_dir, "truth.npz"), overwrite=True)
+        tf.io.gfile.rename(tmp_json, os.path.join(out_dir, "truth.json"), overwrite=True)
 
     @classmethod
     def load(cls, data_dir: str) -> GroundTruth:
         npz_path = os.path.join(data_dir, "truth.npz")
         json_path = os.path.join(data_dir, "truth.json")
         for path in (npz_path, json_path):
-            if not os.path.exists(path):
+            if not tf.io.gfile.exists(path):
                 raise FileNotFoundError(f"{path}: no truth file (written by simulate/movielens)")
-        with open(json_path, encoding="utf-8") as fh:
+        with tf.io.gfile.GFile(json_path, "r") as fh:
             meta = json.load(fh)
-        with np.load(npz_path) as z:
+        with tf.io.gfile.GFile(npz_path, "rb") as fh, np.load(io.BytesIO(fh.read())) as z:
             arrays = {k: z[k] for k in z.files}
 
         def group(prefix: str) -> dict[str, np.ndarray]:

@@ -96,7 +96,7 @@ def write_examples(
     if num_shards < 1:
         raise ValueError(f"num_shards must be >= 1, got {num_shards}")
     num_rows = check_columns(columns, schema)
-    os.makedirs(out_dir, exist_ok=True)
+    tf.io.gfile.makedirs(out_dir)
     existing = sorted(glob.glob(os.path.join(out_dir, f"{glob.escape(prefix)}-*-of-*.tfrecord*")))
     if existing and not overwrite:
         raise FileExistsError(f"{existing[0]} exists; pass overwrite=True to replace '{prefix}'")
@@ -130,14 +130,14 @@ def write_examples(
         bar.update(num_rows - bar.n)
     except BaseException:
         for tmp in temps:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+            if tf.io.gfile.exists(tmp):
+                tf.io.gfile.remove(tmp)
         raise
     finally:
         bar.close()
     for old in existing:
         if old not in finals:
-            os.remove(old)
+            tf.io.gfile.remove(old)
     for tmp, final in zip(temps, finals, strict=True):
-        os.replace(tmp, final)
+        tf.io.gfile.rename(tmp, final, overwrite=True)
     return finals

@@ -1,6 +1,6 @@
 """`ImpressionSimulator`: impression logs drawn from a known causal model (the yardstick).
 
-The model (``DESIGN.md`` §3):
+The model (written down in ``docs/simulator.md``):
 
 * users with log-normal (heavy-tailed) activity and a device preference; items with
   Zipf exposure; latent preference vectors around user-segment and item-genre
@@ -24,7 +24,7 @@ The model (``DESIGN.md`` §3):
   known examination curve — the shape of search click logs, where the position-based
   click model fitted by EM is the classical reference.
 
-The causal model is written down in ``docs/simulator.md``.
+See ``docs/simulator.md`` for the causal model and its presets.
 """
 
 from __future__ import annotations
