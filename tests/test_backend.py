@@ -53,3 +53,11 @@ def test_cli_help_is_fast_and_quiet():
     elapsed = time.perf_counter() - start
     assert proc.returncode == 0 and "tfrs-debias" in proc.stdout
     assert elapsed < 5, elapsed  # ~0.1 s measured; TensorFlow alone takes 9-13 s here
+
+
+def test_a_submodule_imported_first_still_gets_keras_2():
+    # With a lazy package, tfrs_debias/__init__ must set TF_USE_LEGACY_KERAS before a
+    # submodule imports TFRS (which refuses Keras 3).
+    proc = _run("import tfrs_debias.models.base as b; print(b.keras.__version__)")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().startswith("2.")

@@ -15,7 +15,7 @@ from tfrs_debias.data.sources.ratings import read_triples
 from tfrs_debias.evaluation import Evaluator, Scorer
 from tfrs_debias.models import MODEL_NAMES, EstimatorConfig, build_estimator
 from tfrs_debias.schema import Feature, ImpressionSchema
-from tfrs_debias.serving import export_saved_model
+from tfrs_debias.serving import TopItemSelector, export_saved_model
 from tfrs_debias.training import train
 
 SMALL = dict(embedding_dim=8, hidden_units=(16,), component_units=(8,), gate_units=(4,))
@@ -115,6 +115,21 @@ def test_export_reads_popularity_only_when_kept(pop_dir, tmp_path):
         assert "position" not in inputs
         res = Evaluator(GroundTruth.load(pop_dir), ks=(10,)).ranking(Scorer.from_saved_model(path))
         assert 0 < res["ndcg"]["click"]["@10"] <= 1
+        # The selector feeds what the export serves (popularity factors too when kept),
+        # and equals serving_default on the same inputs.
+        truth = GroundTruth.load(pop_dir)
+        selector = TopItemSelector.from_saved_model(path)
+        assert ("item_pop_p1" in {f.name for f in selector.served_features}) == (keep > 0)
+        user = {"user_id": int(truth.users[0])}
+        user.update({n: v[0] for n, v in truth.user_features.items()})
+        cands = {"item_id": truth.candidates[0]}
+        cands.update({n: v[0] for n, v in truth.item_features.items()})
+        picks = selector.select(user, cands, k=3)
+        assert len(picks) == 3
+        feats = {n: tf.constant(np.full(len(cands["item_id"]), v)) for n, v in user.items()}
+        feats.update({n: tf.constant(v) for n, v in cands.items()})
+        served = sig(**{k: v for k, v in feats.items() if k in inputs})["score"].numpy()
+        assert picks[0].score == pytest.approx(float(served.max()), rel=1e-5)
 
 
 def _write(path, rows, sep=" "):

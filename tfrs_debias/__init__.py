@@ -6,9 +6,14 @@ touches TensorFlow imports it through `tfrs_debias.backend`, which sets
 clearly if TensorFlow was already loaded with Keras 3.
 """
 
+import os
 from typing import TYPE_CHECKING
 
 from tfrs_debias._lazy import lazy_exports
+
+# Before any submodule can import TensorFlow or TFRS (cheap: no TensorFlow import here);
+# `tfrs_debias.backend` also checks that an already-loaded TensorFlow uses Keras 2.
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
 _EXPORTS = {
     **dict.fromkeys(

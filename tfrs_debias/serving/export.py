@@ -31,6 +31,7 @@ version. Signatures (``saved_model_cli show --dir DIR --all`` lists them):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -144,10 +145,8 @@ def _signatures(module: ServingModule) -> dict[str, tf.types.experimental.Concre
 
 def _remove_tree(path: str) -> None:
     if tf.io.gfile.exists(path):
-        try:
+        with contextlib.suppress(tf.errors.NotFoundError):
             tf.io.gfile.rmtree(path)
-        except tf.errors.NotFoundError:
-            pass
 
 
 def next_version(base_dir: str) -> int:

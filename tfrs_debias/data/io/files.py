@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 
@@ -82,10 +83,8 @@ def move_tree(src: str, dst: str) -> None:
                 tf.io.gfile.makedirs(os.path.dirname(target))
                 with tf.io.gfile.GFile(path, "rb") as fin, tf.io.gfile.GFile(target, "wb") as fout:
                     fout.write(fin.read())
-    try:
+    with contextlib.suppress(tf.errors.NotFoundError):
         tf.io.gfile.rmtree(src)
-    except tf.errors.NotFoundError:
-        pass
 
 
 def write_json(path: str, data, indent: int = 2) -> None:
