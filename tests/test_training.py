@@ -136,7 +136,9 @@ def test_malformed_record_past_the_sample_is_still_named(small_sim_dir, tmp_path
             str(tmp_path / "run"),
             EstimatorConfig(**SMALL),
             _schema(small_sim_dir),
-            epochs=1,
+            # Two epochs: the shuffle window straddles the epoch boundary of the repeated
+            # stream, so one epoch's steps need not reach every record of the file.
+            epochs=2,
             batch_size=4096,
             verbose=0,
         )
