@@ -5,8 +5,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 from collections.abc import Sequence
+
+import numpy as np
 
 from tfrs_debias.backend import tf
 
@@ -48,13 +52,10 @@ def common_compression(files: Sequence[str]) -> str:
 
 
 def finite(value):
-    """``value`` with NaN/inf floats (numpy too) replaced by None: valid JSON."""
-    import math
-
-    if isinstance(value, float | int) and not isinstance(value, bool):
-        value = float(value) if isinstance(value, float) else value
-        return None if isinstance(value, float) and not math.isfinite(value) else value
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+    """``value`` with NaN/inf floats (numpy scalars too) replaced by None: valid JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.generic):
         return finite(value.item())
     if isinstance(value, dict):
         return {k: finite(v) for k, v in value.items()}
@@ -90,8 +91,6 @@ def move_tree(src: str, dst: str) -> None:
 def write_json(path: str, data, indent: int = 2) -> None:
     """Writes JSON atomically (temporary file, then rename) through ``tf.io.gfile``;
     NaN/inf become null."""
-    import json
-
     tmp = f"{path}.tmp-{os.getpid()}"
     with tf.io.gfile.GFile(tmp, "w") as fh:
         fh.write(json.dumps(finite(data), indent=indent, allow_nan=False) + "\n")
@@ -99,7 +98,5 @@ def write_json(path: str, data, indent: int = 2) -> None:
 
 
 def read_json(path: str):
-    import json
-
     with tf.io.gfile.GFile(path, "r") as fh:
         return json.load(fh)
