@@ -85,6 +85,14 @@ class ClickLog:
         ranks = np.minimum(self.ranks, self.num_ranks - 1)
         return ranks * self.num_contexts + np.maximum(self.context_codes(), 0)
 
+    def cell_values(self, table: np.ndarray, contexts: Sequence) -> np.ndarray:
+        """``[impressions]`` entries of a fitted ``[num_ranks, len(contexts)]`` table at
+        each impression's (rank, context); ranks past the table use its last rank, and a
+        context the table was not fitted on gets the mean over contexts."""
+        ranks = np.minimum(self.ranks, table.shape[0] - 1)
+        ctx = self.context_codes(contexts)
+        return np.where(ctx >= 0, table[ranks, np.maximum(ctx, 0)], table[ranks].mean(1))
+
     def pair_keys(self) -> list:
         """``[(query, doc)]`` of each impression, as hashable Python values."""
         return list(zip(self.queries.tolist(), self.docs.tolist(), strict=True))

@@ -28,10 +28,7 @@ class RankCTR:
         return self
 
     def predict(self, log: ClickLog) -> np.ndarray:
-        ranks = np.minimum(log.ranks, self.rate.shape[0] - 1)
-        ctx = log.context_codes(self.contexts)
-        p = np.where(ctx >= 0, self.rate[ranks, np.maximum(ctx, 0)], self.rate[ranks].mean(1))
-        return np.clip(p, 1e-6, 1 - 1e-6)
+        return np.clip(log.cell_values(self.rate, self.contexts), 1e-6, 1 - 1e-6)
 
 
 @dataclasses.dataclass

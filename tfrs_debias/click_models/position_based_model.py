@@ -68,10 +68,7 @@ class PositionBasedModel:
 
     def predict(self, log: ClickLog) -> np.ndarray:
         """``[impressions]`` click probabilities ``α · γ`` (prior α for unseen pairs,
-        rank/context cells outside training use the nearest trained rank)."""
+        rank/context cells outside training as `ClickLog.cell_values` says)."""
         index = np.array([self.pairs.get(k, -1) for k in log.pair_keys()], np.int64)
         alpha = np.where(index >= 0, self.alpha[np.maximum(index, 0)], self.prior)
-        ranks = np.minimum(log.ranks, self.gamma.shape[0] - 1)
-        ctx = log.context_codes(self.contexts)
-        gamma = np.where(ctx >= 0, self.gamma[ranks, np.maximum(ctx, 0)], self.gamma[ranks].mean(1))
-        return np.clip(alpha * gamma, 1e-6, 1 - 1e-6)
+        return np.clip(alpha * log.cell_values(self.gamma, self.contexts), 1e-6, 1 - 1e-6)
