@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from tfrs_debias.data.io.files import expand_files
 from tfrs_debias.data.io.log_directory import LogDirectory
+from tfrs_debias.evaluation.click_model_comparison import ClickModelBaselines
 from tfrs_debias.evaluation.evaluator import Evaluator, Scorer
 from tfrs_debias.evaluation.report import summary_rows, write_report
 from tfrs_debias.schema import ImpressionSchema
@@ -47,6 +48,13 @@ def evaluate_exports(
     data_schema = ImpressionSchema.load(schema_file) if schema_file else folder.schema()
     evaluator = evaluator or Evaluator()
     evaluator.truth = truth
+    train_files = folder.files("train")
+    # Without a truth, click-model baselines are fitted once and every model compared.
+    baselines = (
+        ClickModelBaselines(train_files, log_files, data_schema)
+        if truth is None and train_files and log_files
+        else None
+    )
     results = {}
     for name, path in models.items():
         if progress:
@@ -55,7 +63,7 @@ def evaluate_exports(
             Scorer.from_saved_model(path),
             log_files or None,
             data_schema,
-            train_files=folder.files("train") if truth is None else None,
+            click_baselines=baselines,
         )
     k = max(evaluator.ks)
     paths = write_report(results, out_dir, task=task, k=k, naive=naive, ceiling=ceiling)

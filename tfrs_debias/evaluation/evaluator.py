@@ -25,7 +25,7 @@ from tfrs_debias.data.io.reader import make_dataset
 from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.metrics.ground_truth import apply_batched, candidate_features, score_candidates
 from tfrs_debias.metrics.ranking import ndcg_at_k
-from tfrs_debias.schema import ImpressionSchema
+from tfrs_debias.schema import Feature, ImpressionSchema
 
 USER_BUCKETS = ("new", "casual", "power")
 ITEM_BUCKETS = ("head", "torso", "tail")
@@ -84,6 +84,37 @@ def item_bucket(
     real = counts[mask] if mask is not None else counts.reshape(-1)
     low, high = np.quantile(real, quantiles) if real.size else (0, 0)
     return np.where(counts >= max(high, low + 1), "head", np.where(counts <= low, "tail", "torso"))
+
+
+def rank_and_context(schema: ImpressionSchema) -> tuple[Feature | None, Feature | None]:
+    """The bias features an examination curve is drawn over: the first integer one (the
+    rank / position) and the first string one (the context: device, surface)."""
+    rank = next((f for f in schema.bias_features if f.dtype == "int64"), None)
+    context = next((f for f in schema.bias_features if f.dtype == "string"), None)
+    return rank, context
+
+
+def examination_probabilities(
+    biased: ProbFn,
+    pairs: dict[str, np.ndarray],
+    rank: Feature,
+    context: Feature | None,
+    contexts: Sequence,
+    num_ranks: int,
+    task_index: int = 0,
+) -> np.ndarray:
+    """``[contexts, ranks, pairs]`` full click probabilities of task ``task_index`` for the
+    same (user, item) ``pairs`` shown at every rank in every context: the raw material
+    of a learned examination curve (its ratio to rank 0)."""
+    size = len(next(iter(pairs.values())))
+    out = np.zeros((len(contexts), num_ranks, size))
+    for c, value in enumerate(contexts):
+        for r in range(num_ranks):
+            feats = {**pairs, rank.name: np.full(size, r, np.int64)}
+            if context is not None:
+                feats[context.name] = np.full(size, str(value).encode(), dtype=object)
+            out[c, r] = apply_batched(biased, feats)[:, task_index]
+    return out
 
 
 class Evaluator:
@@ -161,26 +192,18 @@ class Evaluator:
         truth, schema = self.truth, scorer.schema
         if scorer.biased is None or not scorer.has_bias_part or truth.examination is None:
             return None
-        position = next((f for f in schema.bias_features if f.dtype == "int64"), None)
-        device = next((f for f in schema.bias_features if f.dtype == "string"), None)
+        position, device = rank_and_context(schema)
         if position is None or device is None:
             return None
         feats = candidate_features(truth, schema)
         valid = np.flatnonzero(truth.mask.reshape(-1))
         pick = np.random.default_rng(seed).choice(valid, min(max_pairs, valid.size), replace=False)
         pairs = {k: v[pick] for k, v in feats.items()}
-        num_pos = truth.examination.shape[1]
-        learned = np.zeros(truth.examination.shape)
-        for d, name in enumerate(truth.devices):
-            means = []
-            for p in range(num_pos):
-                f = {
-                    **pairs,
-                    position.name: np.full(pick.size, p, np.int64),
-                    device.name: np.full(pick.size, name.encode(), dtype=object),
-                }
-                means.append(apply_batched(scorer.biased, f)[:, 0].mean())
-            learned[d] = np.asarray(means) / means[0]
+        probs = examination_probabilities(
+            scorer.biased, pairs, position, device, truth.devices, truth.examination.shape[1]
+        )
+        means = probs.mean(axis=2)  # [devices, positions]
+        learned = means / means[:, :1]
         true = truth.examination / truth.examination[:, :1]
         error = np.abs(learned - true) / true
         return {
@@ -241,23 +264,19 @@ class Evaluator:
         scorer: Scorer,
         log_files: str | Sequence[str] | None = None,
         data_schema: ImpressionSchema | None = None,
-        train_files: str | Sequence[str] | None = None,
+        click_baselines=None,
     ) -> dict[str, Any]:
         """Everything that applies: ranking and examination against the truth (if any),
-        metrics on ``log_files`` (if given), and without a truth but with the training
-        logs, the click-model comparison (`compare_click_models`)."""
+        metrics on ``log_files`` (if given), and without a truth, the comparison with
+        ``click_baselines`` (a `ClickModelBaselines` of the same logs) when given."""
         out: dict[str, Any] = {"tasks": list(scorer.tasks)}
         if self.truth is not None:
             out["ranking"] = self.ranking(scorer)
             out["examination"] = self.examination(scorer)
         if log_files:
             out["logged"] = self.logged(scorer, log_files, data_schema or scorer.schema)
-            if self.truth is None and train_files:
-                from tfrs_debias.evaluation.click_model_comparison import compare_click_models
-
-                out["click_models"] = compare_click_models(
-                    scorer, train_files, log_files, data_schema or scorer.schema
-                )
+            if self.truth is None and click_baselines is not None:
+                out["click_models"] = click_baselines.compare(scorer)
         return out
 
 

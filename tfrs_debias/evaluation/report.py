@@ -111,34 +111,57 @@ def format_table(rows: list[dict], k: int = 10) -> str:
     return "\n".join(lines)
 
 
-def plot_examination(results: Mapping[str, dict], path: str) -> bool:
-    """Learned vs true examination curve per device (one panel per device)."""
+def _plot_curve_panels(
+    path: str,
+    titles: list[str],
+    reference: list[list[float]],
+    reference_label: str,
+    learned: Mapping[str, dict],
+    xlabel: str,
+    ylabel: str,
+) -> None:
+    """One panel per title: the reference curve (black) and each model's learned curve,
+    with its 95% band where ``learned[name]`` has ``learned_low``/``learned_high``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = {n: r["examination"] for n, r in results.items() if r.get("examination")}
-    if not curves:
-        return False
-    first = next(iter(curves.values()))
-    devices = first["devices"]
-    fig, axes = plt.subplots(1, len(devices), figsize=(4.2 * len(devices), 3.6), squeeze=False)
-    for d, device in enumerate(devices):
-        ax = axes[0][d]
-        positions = np.arange(len(first["true"][d]))
-        ax.plot(positions, first["true"][d], "k-", lw=2.5, label="true")
-        for name, exam in curves.items():
-            ax.plot(positions, exam["learned"][d], "o--", ms=4, label=name)
-        ax.set_title(f"device: {device}")
-        ax.set_xlabel("position")
-        ax.set_ylabel("examination / examination at position 0")
+    fig, axes = plt.subplots(1, len(titles), figsize=(4.2 * len(titles), 3.6), squeeze=False)
+    for i, title in enumerate(titles):
+        ax = axes[0][i]
+        x = np.arange(len(reference[i]))
+        ax.plot(x, reference[i], "k-", lw=2.5, label=reference_label)
+        for name, exam in learned.items():
+            ax.plot(x, exam["learned"][i], "o--", ms=4, label=name)
+            if "learned_low" in exam:
+                ax.fill_between(x, exam["learned_low"][i], exam["learned_high"][i], alpha=0.2)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.set_ylim(0, 1.15)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     _savefig(fig, path)
     plt.close(fig)
+
+
+def plot_examination(results: Mapping[str, dict], path: str) -> bool:
+    """Learned vs true examination curve per device (one panel per device)."""
+    curves = {n: r["examination"] for n, r in results.items() if r.get("examination")}
+    if not curves:
+        return False
+    first = next(iter(curves.values()))
+    _plot_curve_panels(
+        path,
+        [f"device: {d}" for d in first["devices"]],
+        first["true"],
+        "true",
+        curves,
+        "position",
+        "examination / examination at position 0",
+    )
     return True
 
 
@@ -273,29 +296,15 @@ def _click_model_section(clicks: Mapping[str, dict]) -> list[str]:
 
 def plot_click_model_curves(clicks: Mapping[str, dict], path: str) -> bool:
     """Learned examination per context value (95% bootstrap band) beside PBM's."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    first = next(iter(clicks.values()))["examination"]
-    contexts = first["contexts"]
-    fig, axes = plt.subplots(1, len(contexts), figsize=(4.2 * len(contexts), 3.6), squeeze=False)
-    for c, name in enumerate(contexts):
-        ax = axes[0][c]
-        ranks = np.arange(len(first["pbm"][c]))
-        ax.plot(ranks, first["pbm"][c], "k-", lw=2.5, label="PBM (EM)")
-        for model, cm in clicks.items():
-            exam = cm["examination"]
-            ax.plot(ranks, exam["learned"][c], "o--", ms=4, label=model)
-            ax.fill_between(ranks, exam["learned_low"][c], exam["learned_high"][c], alpha=0.2)
-        ax.set_title(f"context: {name}")
-        ax.set_xlabel("rank")
-        ax.set_ylabel("examination / rank 0")
-        ax.set_ylim(0, 1.15)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    _savefig(fig, path)
-    plt.close(fig)
+    curves = {n: cm["examination"] for n, cm in clicks.items()}
+    first = next(iter(curves.values()))
+    _plot_curve_panels(
+        path,
+        [f"context: {c}" for c in first["contexts"]],
+        first["pbm"],
+        "PBM (EM)",
+        curves,
+        "rank",
+        "examination / rank 0",
+    )
     return True
