@@ -172,3 +172,10 @@ def test_demo_end_to_end(tmp_path, capsys):
         == 0
     )
     assert "demo_naive click: logged AUC" in capsys.readouterr().out
+    # Without a truth: click-model baselines beside the model; no curve for a model
+    # without a bias part.
+    clicks = json.loads(Path(tmp_path, "r2", "metrics.json").read_text())["models"]["demo_naive"]
+    clicks = clicks["click_models"]
+    assert set(clicks["perplexity"]) == {"pbm", "rank_ctr", "doc_ctr", "model"}
+    assert all(1 <= v < 2 for v in clicks["perplexity"].values())
+    assert clicks["examination"] is None

@@ -131,7 +131,12 @@ class ClickModelBaselines:
                 n: perplexity_by_rank(test_log.clicks, p, ranks).tolist() for n, p in probs.items()
             },
             "log_likelihood": {n: log_likelihood(test_log.clicks, p) for n, p in probs.items()},
-            "examination": self._learned_curves(scorer, fit, index, max_pairs, num_bootstrap, seed),
+            # A model without a bias part has no examination curve to show (it is flat).
+            "examination": (
+                self._learned_curves(scorer, fit, index, max_pairs, num_bootstrap, seed)
+                if scorer.has_bias_part
+                else None
+            ),
             "summary": [
                 "click perplexity (lower is better): "
                 + ", ".join(f"{n} {v:.4f}" for n, v in sorted(ppl.items(), key=lambda kv: kv[1]))

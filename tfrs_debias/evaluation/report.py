@@ -287,16 +287,19 @@ def _click_model_section(clicks: Mapping[str, dict]) -> list[str]:
         )
     for name, cm in clicks.items():
         exam = cm["examination"]
+        curve = f"{exam['mean_error_vs_pbm']:.1%} / {exam['max_error_vs_pbm']:.1%}" if exam else "-"
         lines.append(
             f"| {name} | {cm['perplexity']['model']:.4f} | {cm['log_likelihood']['model']:.4f} "
-            f"| {exam['mean_error_vs_pbm']:.1%} / {exam['max_error_vs_pbm']:.1%} |"
+            f"| {curve} |"
         )
     return lines + [""]
 
 
 def plot_click_model_curves(clicks: Mapping[str, dict], path: str) -> bool:
     """Learned examination per context value (95% bootstrap band) beside PBM's."""
-    curves = {n: cm["examination"] for n, cm in clicks.items()}
+    curves = {n: cm["examination"] for n, cm in clicks.items() if cm["examination"]}
+    if not curves:
+        return False
     first = next(iter(curves.values()))
     _plot_curve_panels(
         path,
