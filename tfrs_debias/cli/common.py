@@ -63,6 +63,16 @@ def compression(value: str) -> str:
     return {"none": "", "gzip": "GZIP"}[value]
 
 
+def dataset_write_options(args: argparse.Namespace) -> dict:
+    """The writer keywords of `add_dataset_output_flags` (besides ``--out``)."""
+    return {
+        "num_shards": args.shards,
+        "compression": compression(args.compression),
+        "overwrite": args.overwrite,
+        "progress": not args.no_progress,
+    }
+
+
 def tasks_of(args: argparse.Namespace) -> tuple[str, ...] | None:
     text = getattr(args, "tasks", None)
     return tuple(t.strip() for t in text.split(",") if t.strip()) if text else None

@@ -12,7 +12,7 @@ from tfrs_debias.cli.common import (
     add_files_flag,
     add_overwrite_flags,
     add_schema_flags,
-    compression,
+    dataset_write_options,
     load_json,
     print_written,
     tasks_of,
@@ -34,17 +34,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     overrides = load_json(args.config)
     overrides.update(
-        {name: getattr(args, name) for name, _, _ in _SIMULATOR_FLAGS if getattr(args, name)}
+        {
+            name: getattr(args, name)
+            for name, _, _ in _SIMULATOR_FLAGS
+            if getattr(args, name) is not None  # 0 is a value (e.g. no conformity)
+        }
     )
     overrides["seed"] = args.seed
     config = simulator_config(args.preset, overrides)
-    written = ImpressionSimulator(config).write(
-        args.out,
-        num_shards=args.shards,
-        compression=compression(args.compression),
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
+    written = ImpressionSimulator(config).write(args.out, **dataset_write_options(args))
     print_written(args.out, written)
     print(f"truth         {args.out}/truth.npz, {args.out}/truth.json")
     return EXIT_OK
@@ -82,14 +80,7 @@ def cmd_movielens(args: argparse.Namespace) -> int:
     else:
         ratings = read_tfds_ratings(args.tfds, args.tfds_data_dir)
     print(f"read {len(ratings)} ratings from {ratings.source}")
-    written = MovieLensConverter(config).write(
-        ratings,
-        args.out,
-        num_shards=args.shards,
-        compression=compression(args.compression),
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
+    written = MovieLensConverter(config).write(ratings, args.out, **dataset_write_options(args))
     print_written(args.out, written)
     return EXIT_OK
 
