@@ -8,6 +8,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
+from tfrs_debias.data.io.log_directory import LogDirectory
 from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.evaluation.evaluator import Evaluator, Scorer
 from tfrs_debias.models import EstimatorConfig
@@ -57,25 +58,26 @@ def run_comparison(
 ) -> dict[str, dict]:
     """Trains every variant on ``data_dir`` and evaluates its served scores against the
     truth (and the test logs). Returns ``{variant name: Evaluator.evaluate result}``."""
-    schema = ImpressionSchema.load(os.path.join(data_dir, "schema.json"))
+    folder = LogDirectory(data_dir)
+    schema = ImpressionSchema.load(folder.schema_path)
     evaluator = evaluator or Evaluator(GroundTruth.load(data_dir))
     results = {}
     for v in variants:
         if verbose:
             print(f"training {v.name} ({v.config.model} on {v.train_split})", flush=True)
         run = train(
-            os.path.join(data_dir, f"{v.train_split}-*"),
+            folder.require(v.train_split),
             os.path.join(runs_dir, v.name),
             v.config,
             schema,
-            valid_files=os.path.join(data_dir, "valid-*"),
+            valid_files=folder.require("valid"),
             epochs=epochs,
             batch_size=batch_size,
             verbose=verbose,
             validate="none",
         )
         results[v.name] = evaluator.evaluate(
-            Scorer.from_estimator(run.model), os.path.join(data_dir, "test-*"), schema
+            Scorer.from_estimator(run.model), folder.require("test"), schema
         )
         results[v.name]["train"] = {
             "epochs_run": run.metrics["epochs_run"],

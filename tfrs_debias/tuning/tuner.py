@@ -30,6 +30,7 @@ import numpy as np
 
 from tfrs_debias.backend import keras
 from tfrs_debias.data.io.files import expand_files
+from tfrs_debias.data.io.log_directory import LogDirectory
 from tfrs_debias.data.io.reader import make_dataset, read_columns
 from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.metrics.ground_truth import score_candidates, truth_ndcg
@@ -167,8 +168,8 @@ def run_tuning(
     train_paths, valid_paths = expand_files(train_files), expand_files(valid_files)
     task = schema.tasks[0]
     if truth_dir is None:
-        beside = os.path.dirname(os.path.abspath(valid_paths[0]))
-        truth_dir = beside if os.path.exists(os.path.join(beside, "truth.npz")) else None
+        beside = LogDirectory.of_files(valid_paths)
+        truth_dir = beside.path if beside.has_truth else None
     if objective == "auto":
         objective = "ndcg" if truth_dir else "random_ndcg" if random_slice_files else "val_loss"
     objective_fn, name, direction = None, "val_loss", "min"

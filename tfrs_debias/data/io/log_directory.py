@@ -61,9 +61,6 @@ class LogDirectory:
             raise FileNotFoundError(f"{self.path}: no '{split}' shards ({self.pattern(split)})")
         return files
 
-    def has(self, split: str) -> bool:
-        return bool(self.files(split))
-
     @property
     def splits(self) -> tuple[str, ...]:
         """The splits present, sorted."""

@@ -17,15 +17,16 @@ training split only, and saves the factors and the extended schema beside them.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 from collections.abc import Sequence
 
 import numpy as np
 
-from tfrs_debias.data.io.files import expand_files
+from tfrs_debias.backend import tf
+from tfrs_debias.data.io.log_directory import LogDirectory
 from tfrs_debias.data.io.reader import read_columns
-from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.data.io.writer import write_examples
 from tfrs_debias.schema import Feature, ImpressionSchema
 
@@ -105,11 +106,14 @@ class PopularityFactors:
         return out
 
     def save(self, path: str) -> None:
+        buffer = io.BytesIO()  # through tf.io.gfile, like the other dataset files
         np.savez_compressed(
-            path,
+            buffer,
             **{k: v for k, v in dataclasses.asdict(self).items() if isinstance(v, np.ndarray)},
             meta=json.dumps({"window_seconds": self.window_seconds, "powers": list(self.powers)}),
         )
+        with tf.io.gfile.GFile(path, "wb") as fh:
+            fh.write(buffer.getvalue())
 
 
 def _windows(columns: dict, timestamp: str | None, window_seconds: int) -> np.ndarray:
@@ -131,28 +135,27 @@ def add_popularity_features(
     """Writes ``out_dir`` = ``data_dir``'s splits plus popularity / activity factors
     (counted on ``train`` only), ``popularity.npz`` and the extended schema. The truth
     file, if any, is copied over."""
-    schema = ImpressionSchema.load(os.path.join(data_dir, "schema.json"))
+    source, target = LogDirectory(data_dir), LogDirectory(out_dir)
+    schema = ImpressionSchema.load(source.schema_path)
     if timestamp and timestamp not in schema:
         raise ValueError(f"timestamp feature {timestamp!r} is not in the schema")
     if os.path.abspath(out_dir) == os.path.abspath(data_dir):
         raise ValueError("write the extended dataset to another directory")
-    if os.path.exists(os.path.join(out_dir, "schema.json")) and not overwrite:
+    if target.has_schema and not overwrite:
         raise FileExistsError(f"{out_dir} already holds a dataset; pass --overwrite")
     names = feature_names("item_pop") + feature_names("user_act")
     clash = [n for n in names if n in schema]
     if clash:
         raise ValueError(f"{data_dir} already has popularity features {clash}")
-    train = read_columns(os.path.join(data_dir, "train-*"), schema)
+    train = read_columns(source.require("train"), schema)
     factors = PopularityFactors.from_columns(train, schema, task, timestamp, window_seconds)
     extended = schema.replace(
         add=[Feature(n, "float32", "popularity", neutral_value=1.0) for n in names]
     )
-    os.makedirs(out_dir, exist_ok=True)
-    splits = sorted(
-        {os.path.basename(f).split("-")[0] for f in os.listdir(data_dir) if ".tfrecord" in f}
-    )
-    for split in splits:
-        cols = read_columns(os.path.join(data_dir, f"{split}-*"), schema)
+    tf.io.gfile.makedirs(out_dir)
+    for split in source.splits:
+        files = source.files(split)
+        cols = read_columns(files, schema)
         windows = _windows(cols, timestamp, window_seconds)
         item = factors.lookup("item", cols[schema.item_id.name], windows)
         user = factors.lookup("user", cols[schema.user_id.name], windows)
@@ -160,20 +163,19 @@ def add_popularity_features(
             cols[name] = item[:, k].astype(np.float32)
         for k, name in enumerate(feature_names("user_act")):
             cols[name] = user[:, k].astype(np.float32)
-        shards = len(expand_files(os.path.join(data_dir, f"{split}-*")))
         write_examples(
             cols,
             extended,
             out_dir,
             split,
-            num_shards=shards,
+            num_shards=len(files),
             compression="",
             overwrite=overwrite,
             progress=progress,
         )
-    factors.save(os.path.join(out_dir, "popularity.npz"))
-    if os.path.exists(os.path.join(data_dir, "truth.npz")):
-        truth = GroundTruth.load(data_dir)  # candidates get the factors of the last window
+    factors.save(target.popularity_path)
+    truth = source.truth()
+    if truth is not None:  # candidates get the factors of the last window
         last = int(factors.item_windows.max()) if factors.item_windows.size else 0
         cands = truth.candidates.reshape(-1)
         item = factors.lookup("item", cands, np.full(cands.size, last))
@@ -185,5 +187,5 @@ def add_popularity_features(
         for k, name in enumerate(feature_names("user_act")):
             truth.user_features[name] = user[:, k].astype(np.float32)
         truth.save(out_dir)
-    extended.save(os.path.join(out_dir, "schema.json"))
+    extended.save(target.schema_path)
     return extended
