@@ -31,7 +31,6 @@ version. Signatures (``saved_model_cli show --dir DIR --all`` lists them):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -39,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tfrs_debias.backend import tf
-from tfrs_debias.data.io.files import move_tree
+from tfrs_debias.data.io.files import move_tree, remove_tree
 from tfrs_debias.models.base import BaseEstimator
 from tfrs_debias.models.config import resolve_value_weights
 from tfrs_debias.models.factorized import COMPONENTS
@@ -143,12 +142,6 @@ def _signatures(module: ServingModule) -> dict[str, tf.types.experimental.Concre
     return sigs
 
 
-def _remove_tree(path: str) -> None:
-    if tf.io.gfile.exists(path):
-        with contextlib.suppress(tf.errors.NotFoundError):
-            tf.io.gfile.rmtree(path)
-
-
 def next_version(base_dir: str) -> int:
     """1 + the largest integer version folder under ``base_dir`` (1 if none)."""
     versions = list_versions(base_dir)
@@ -196,7 +189,7 @@ def export_saved_model(
     module = ServingModule(model, weights)
     tf.io.gfile.makedirs(base_dir)
     tmp = os.path.join(base_dir, f".tmp-{version}-{os.getpid()}")
-    _remove_tree(tmp)
+    remove_tree(tmp)
     try:
         tf.saved_model.save(module, tmp, signatures=_signatures(module))
         _mark_regress(tmp)
@@ -216,10 +209,10 @@ def export_saved_model(
             old = f"{tmp}-old"
             move_tree(final, old)
             move_tree(tmp, final)
-            _remove_tree(old)
+            remove_tree(old)
         else:
             move_tree(tmp, final)
     except BaseException:
-        _remove_tree(tmp)
+        remove_tree(tmp)
         raise
     return final

@@ -10,7 +10,6 @@ the estimator wrote (`BaseEstimator.served_features`), not from guesses.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tfrs_debias.backend import tf
+from tfrs_debias.data.io.files import read_json
 from tfrs_debias.schema import Feature, ImpressionSchema
 
 METADATA_FILE = os.path.join("assets.extra", "tfrs_debias.json")
@@ -49,8 +49,7 @@ def load_metadata(version_dir: str) -> dict:
     path = os.path.join(version_dir, METADATA_FILE)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"{version_dir}: not a tfrs_debias export (no {METADATA_FILE})")
-    with tf.io.gfile.GFile(path, "r") as fh:
-        return json.load(fh)
+    return read_json(path)
 
 
 class LoadedExport:

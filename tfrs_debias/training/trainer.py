@@ -31,6 +31,7 @@ from tfrs_debias.data.io.files import (
     expand_files,
     move_tree,
     read_json,
+    remove_tree,
     write_json,
 )
 from tfrs_debias.data.io.reader import holdout_filter, make_dataset
@@ -356,12 +357,10 @@ def save_run(out_dir: str, model: BaseEstimator, metrics: dict, history: dict) -
     """Writes config, schema, vocabularies, final weights and metrics; the weights go to
     a temporary folder renamed into place, so ``model/`` is never half-written."""
     tmp = os.path.join(out_dir, f".model.tmp-{os.getpid()}")
-    if tf.io.gfile.exists(tmp):
-        tf.io.gfile.rmtree(tmp)
+    remove_tree(tmp)
     model.save_weights(os.path.join(tmp, "weights"))
     final = os.path.join(out_dir, "model")
-    if tf.io.gfile.exists(final):
-        tf.io.gfile.rmtree(final)
+    remove_tree(final)
     move_tree(tmp, final)
     write_json(os.path.join(out_dir, "config.json"), model.config.to_dict())
     write_json(os.path.join(out_dir, "vocabularies.json"), model.vocabularies)

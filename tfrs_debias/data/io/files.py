@@ -64,6 +64,13 @@ def finite(value):
     return value
 
 
+def remove_tree(path: str) -> None:
+    """Deletes folder ``path`` and everything under it, if it is there."""
+    if tf.io.gfile.exists(path):
+        with contextlib.suppress(tf.errors.NotFoundError):
+            tf.io.gfile.rmtree(path)
+
+
 def move_tree(src: str, dst: str) -> None:
     """Moves folder ``src`` to ``dst`` (which must not exist): one atomic rename on
     filesystems that rename folders (local, HDFS); a copy then delete on object stores
@@ -84,8 +91,7 @@ def move_tree(src: str, dst: str) -> None:
                 tf.io.gfile.makedirs(os.path.dirname(target))
                 with tf.io.gfile.GFile(path, "rb") as fin, tf.io.gfile.GFile(target, "wb") as fout:
                     fout.write(fin.read())
-    with contextlib.suppress(tf.errors.NotFoundError):
-        tf.io.gfile.rmtree(src)
+    remove_tree(src)
 
 
 def write_json(path: str, data, indent: int = 2) -> None:
