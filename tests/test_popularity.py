@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -149,6 +150,56 @@ def test_read_triples_formats_and_errors(tmp_path):
     short = _write(tmp_path / "short.txt", [(1, 2)])
     with pytest.raises(ValueError, match=r"short.txt: line 1: expected 'user item rating'"):
         read_triples(short)
+    huge = _write(tmp_path / "huge.txt", [(1, 2, 5), (99999999999999999999999, 3, 1)])
+    with pytest.raises(ValueError, match=r"huge.txt: line 2: user id 9+ does not fit in int64"):
+        read_triples(huge)
+    # A garbage first line is an error, not a header dropped in silence; a header is
+    # the column names only.
+    garbage = _write(tmp_path / "garbage.txt", [("1x", "2", "5"), (1, 3, 1)])
+    with pytest.raises(ValueError, match=r"garbage.txt: line 1: non-numeric field"):
+        read_triples(garbage)
+    named = _write(tmp_path / "named.csv", [("userId", "movieId", "rating", "ts"), (1, 2, 4, 9)])
+    assert read_triples(named)[2].tolist() == [4.0]
+
+
+def test_popularity_bad_record_leaves_nothing_half_written(small_sim_dir, tmp_path, capsys):
+    """An out-of-range position in the last split read used to leave test and train
+    written without schema.json; now the command names the record and out stays as it was."""
+    data = tmp_path / "data"
+    data.mkdir()
+    schema = ImpressionSchema.load(os.path.join(small_sim_dir, "schema.json"))
+    for name in os.listdir(small_sim_dir):
+        if name.startswith(("train-", "test-", "valid-")) or name == "schema.json":
+            shutil.copy(os.path.join(small_sim_dir, name), data / name)
+    valid = sorted(p for p in os.listdir(data) if p.startswith("valid-"))[0]
+    rows = [r.numpy() for r in tf.data.TFRecordDataset(str(data / valid))]
+    bad = tf.train.Example.FromString(rows[5])
+    bad.features.feature["position"].int64_list.value[:] = [schema["position"].num_values or 99]
+    rows[5] = bad.SerializeToString()
+    with tf.io.TFRecordWriter(str(data / valid)) as w:
+        for r in rows:
+            w.write(r)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    rc = main(["popularity", "--data", str(data), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 1, err
+    assert f"{data / valid}: record 5: 'position' out of range" in err
+    assert sorted(os.listdir(out)) == ["notes.txt"]  # nothing written, nothing removed
+    # Empty input is an error, not a KeyError traceback.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    schema.save(str(empty / "schema.json"))
+    with tf.io.TFRecordWriter(str(empty / "train-00000-of-00001.tfrecord")):
+        pass
+    rc = main(["popularity", "--data", str(empty), "--out", str(tmp_path / "o2"), "--no-progress"])
+    assert rc == 2 and "the train split has no records" in capsys.readouterr().err
+    # An existing dataset: the message names the flag, and --overwrite replaces it.
+    rc = main(["popularity", "--data", small_sim_dir, "--out", str(out), "--no-progress"])
+    assert rc == 0
+    rc = main(["popularity", "--data", small_sim_dir, "--out", str(out), "--no-progress"])
+    assert rc == 2 and "pass --overwrite" in capsys.readouterr().err
 
 
 def test_ratings_with_random_test_every_estimator(tmp_path, capsys):

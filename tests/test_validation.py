@@ -156,3 +156,65 @@ def test_open_device_values_are_summarised_not_rejected(tmp_path, capsys):
     report = validate_files(str(path), SCHEMA.replace(drop=["ips"]))
     assert report.ok
     assert "not in the schema vocabulary (mapped to unknown): ['tablet']" in report.summary()
+
+
+# -- every record is checked in the stream, not only a sample -------------------------
+
+BAD_AT = 11_000  # past the 10k records `--validate sample` pre-checks
+
+
+def _log_with_bad_record(tmp_path, record, compression=""):
+    """12k good records with ``record`` at index `BAD_AT`, and the schema beside them."""
+    path = tmp_path / "logs.tfrecord"
+    good = _example(GOOD)
+    rows = [good] * 12_000
+    rows[BAD_AT] = record
+    _write(path, rows, compression)
+    SCHEMA.save(str(tmp_path / "schema.json"))
+    return str(path)
+
+
+@pytest.mark.parametrize("record, field, kind, message", BAD_RECORDS)
+def test_train_stops_at_a_bad_record_past_the_sample(
+    tmp_path, capsys, record, field, kind, message
+):
+    path = _log_with_bad_record(tmp_path, record)
+    out = tmp_path / "run"
+    rc = main(["train", "--train-files", path, "--out", str(out), "--epochs", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1, err
+    assert f"{path}: record {BAD_AT}: {message}" in err
+    assert "Traceback" not in err
+    assert not (out / "model").exists()
+
+
+def test_stream_check_is_what_catches_values_negative_control(tmp_path):
+    """With the in-stream check off, label 2 at record 11000 reads silently (what
+    `train --validate sample` did before); with it on, the read fails and is located."""
+    from tfrs_debias.data import make_dataset
+    from tfrs_debias.data.io.validation import located_errors
+
+    bad = BAD_RECORDS[3]
+    assert bad[2] == "bad_label"
+    path = _log_with_bad_record(tmp_path, bad[0])
+    labels = np.concatenate(
+        [b["click"].numpy() for b in make_dataset(path, SCHEMA, 4096, shuffle=False, check=False)]
+    )
+    assert labels[BAD_AT] == 2 and labels.size == 12_000
+    expected = f"record {BAD_AT}: label 'click' must be 0 or 1"
+    with pytest.raises(InvalidDataError, match=expected), located_errors(path, SCHEMA):
+        for _ in make_dataset(path, SCHEMA, 4096, shuffle=False):
+            pass
+
+
+@pytest.mark.parametrize("compression", ["", "GZIP"])
+def test_stream_check_with_shuffling_and_gzip(tmp_path, compression):
+    """The located record is the file's own index, whatever order the stream read it in."""
+    from tfrs_debias.data import make_dataset
+    from tfrs_debias.data.io.validation import located_errors
+
+    path = _log_with_bad_record(tmp_path, _example({**GOOD, "position": 10}), compression)
+    expected = f"record {BAD_AT}: 'position' out of range"
+    with pytest.raises(InvalidDataError, match=expected), located_errors(path, SCHEMA):
+        for _ in make_dataset(path, SCHEMA, 512, seed=1, num_epochs=2):
+            pass

@@ -73,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     import_tensorflow_quietly(args.verbose_tf)
+    from tfrs_debias.backend import tf
     from tfrs_debias.data.io.validation import InvalidDataError
     from tfrs_debias.schema import SchemaError
 
@@ -84,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandError, SchemaError, ValueError, OSError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"tfrs-debias {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except tf.errors.OpError as err:
+        # TensorFlow's own errors on the input (unreadable file, bad compression) in
+        # one line; a failure the input checks could place was raised above.
+        first = (err.message or type(err).__name__).strip().splitlines()[0]
+        print(f"tfrs-debias {args.command}: error: {first}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -126,8 +126,9 @@ def register(sub) -> None:
         "--validate",
         choices=("sample", "all", "none"),
         default="sample",
-        help="check input before training: first 10k records per file (sample), "
-        "every record (all) or none",
+        help="pre-check before any pass over the data: first 10k records per file "
+        "(sample), every record (all) or none; every record is checked again as it is "
+        "read, so a bad one always stops the run with its file, record and field",
     )
     p.add_argument("--steps-per-epoch", type=int, help="default: one pass over the training rows")
     p.add_argument("--seed", type=int, default=0, help="shuffling and initialisation seed")

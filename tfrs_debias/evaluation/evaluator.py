@@ -23,6 +23,7 @@ import numpy as np
 from tfrs_debias.backend import keras, tf
 from tfrs_debias.data.io.reader import make_dataset
 from tfrs_debias.data.io.truth import GroundTruth
+from tfrs_debias.data.io.validation import located_errors
 from tfrs_debias.metrics.ground_truth import apply_batched, candidate_features, score_candidates
 from tfrs_debias.metrics.ranking import ndcg_at_k
 from tfrs_debias.schema import Feature, ImpressionSchema
@@ -236,28 +237,35 @@ class Evaluator:
                 metrics[t]["snips_auc"] = keras.metrics.AUC(num_thresholds=2000)
                 metrics[t]["snips_logloss"] = keras.metrics.BinaryCrossentropy()
         weight_sum, rows = 0.0, 0
-        for batch in make_dataset(files, data_schema, batch_size, shuffle=False):
-            full = (scorer.biased or scorer.debiased)(batch)
-            served = scorer.debiased(batch) if prop is not None else None
-            w = 1.0 / batch[prop.name] if prop is not None else None
-            rows += int(full.shape[0])
-            if w is not None:
-                weight_sum += float(tf.reduce_sum(w))
-            for i, t in enumerate(scorer.tasks):
-                y = tf.cast(batch[t], tf.float32)
-                metrics[t]["auc"].update_state(y, full[:, i])
-                metrics[t]["logloss"].update_state(y[:, None], full[:, i : i + 1])
-                if w is not None:
-                    metrics[t]["snips_auc"].update_state(y, served[:, i], sample_weight=w)
-                    metrics[t]["snips_logloss"].update_state(
-                        y[:, None], served[:, i : i + 1], sample_weight=w
-                    )
+        with located_errors(files, data_schema):
+            for batch in make_dataset(files, data_schema, batch_size, shuffle=False):
+                rows += int(next(iter(batch.values())).shape[0])
+                weight_sum += self._update_logged(scorer, batch, metrics, prop)
+        if not rows:
+            raise ValueError(f"no records to evaluate in {files}")
         result = {t: {k: float(m.result()) for k, m in ms.items()} for t, ms in metrics.items()}
         return {
             "rows": rows,
             "tasks": result,
             "ips_weight_mean": weight_sum / max(rows, 1) if prop is not None else None,
         }
+
+    @staticmethod
+    def _update_logged(scorer: Scorer, batch: dict, metrics: dict, prop) -> float:
+        """Adds one batch to the `logged` metrics; returns its sum of IPS weights."""
+        full = (scorer.biased or scorer.debiased)(batch)
+        served = scorer.debiased(batch) if prop is not None else None
+        w = 1.0 / batch[prop.name] if prop is not None else None
+        for i, t in enumerate(scorer.tasks):
+            y = tf.cast(batch[t], tf.float32)
+            metrics[t]["auc"].update_state(y, full[:, i])
+            metrics[t]["logloss"].update_state(y[:, None], full[:, i : i + 1])
+            if w is not None:
+                metrics[t]["snips_auc"].update_state(y, served[:, i], sample_weight=w)
+                metrics[t]["snips_logloss"].update_state(
+                    y[:, None], served[:, i : i + 1], sample_weight=w
+                )
+        return float(tf.reduce_sum(w)) if w is not None else 0.0
 
     def evaluate(
         self,

@@ -35,7 +35,7 @@ from tfrs_debias.data.io.files import (
     write_json,
 )
 from tfrs_debias.data.io.reader import holdout_filter, make_dataset
-from tfrs_debias.data.io.validation import validate_files
+from tfrs_debias.data.io.validation import located_errors, validate_files
 from tfrs_debias.models import BaseEstimator, EstimatorConfig, build_estimator
 from tfrs_debias.schema import ImpressionSchema
 
@@ -92,14 +92,14 @@ def build_vocabularies(
     """Vocabularies of `vocabulary_features` (most frequent first; ids seen fewer than
     ``min_count`` times are left out and share the unknown index) and the number of
     rows, from one pass over ``files``. Values unseen here map to the unknown index in
-    training, evaluation and serving."""
+    training, evaluation and serving.
+
+    The pass parses every feature of ``schema`` and checks its rules, so a bad record
+    fails here, before any training (run it inside `located_errors` to name it)."""
     feats = vocabulary_features(schema)
-    read_schema = ImpressionSchema(feats + schema.by_role("label"))
     columns: dict[str, list[np.ndarray]] = {f.name: [] for f in feats}
     rows = 0
-    for batch in make_dataset(
-        files, read_schema, batch_size=65536, shuffle=False, include_labels=False
-    ):
+    for batch in make_dataset(files, schema, batch_size=65536, shuffle=False):
         for name in columns:
             columns[name].append(batch[name].numpy())
         rows += int(next(iter(batch.values())).shape[0])
@@ -135,7 +135,14 @@ def auto_epochs(rows: int, batch_size: int) -> int:
     return int(min(MAX_AUTO_EPOCHS, max(5, math.ceil(MIN_TRAINING_STEPS / steps))))
 
 
-def count_rows(files: Sequence[str], holdout: str | None = None) -> int:
+def count_rows(
+    files: Sequence[str], holdout: str | None = None, schema: ImpressionSchema | None = None
+) -> int:
+    """Records in ``files`` (those ``holdout`` keeps); with a ``schema`` every record is
+    parsed and checked on the way (a pass over validation files before training)."""
+    if schema is not None:
+        ds = make_dataset(files, schema, 65536, shuffle=False, holdout=holdout)
+        return int(sum(int(next(iter(b.values())).shape[0]) for b in ds))
     ds = tf.data.TFRecordDataset(list(files), compression_type=common_compression(files))
     if holdout is not None:
         ds = ds.filter(holdout_filter(holdout))
@@ -232,9 +239,11 @@ def train(
       strategy: a ``tf.distribute`` strategy or one of `STRATEGIES`.
       early_stopping_patience: epochs without val_loss improvement before stopping
         (best weights restored); 0 disables.
-      validate: ``"sample"`` checks the first 10k records of each file before
-        training, ``"all"`` every record, ``"none"`` nothing. Malformed input raises
-        `InvalidDataError` naming file, record and field.
+      validate: a pre-check before any pass over the data: ``"sample"`` the first 10k
+        records of each file, ``"all"`` every record, ``"none"`` nothing. Whatever it
+        is, every record is checked again as it is read (vocabulary pass and ``fit``):
+        a malformed record or a value breaking a schema rule raises `InvalidDataError`
+        naming file, record and field, before or during training, never silently.
       seed: shuffling and initialisation seed.
       steps_per_epoch: defaults to one pass over the training rows.
       verbose: Keras progress output.
@@ -258,14 +267,17 @@ def train(
             train_paths + valid_paths, schema, max_records_per_file=limit
         ).raise_if_invalid()
 
-    vocabularies, total_rows = build_vocabularies(train_paths, schema, config.min_id_count)
-    if total_rows == 0:
-        raise ValueError(f"no training rows in {train_paths}")
+    with located_errors(train_paths + valid_paths, schema):
+        vocabularies, total_rows = build_vocabularies(train_paths, schema, config.min_id_count)
+        if total_rows == 0:
+            raise ValueError(f"no training rows in {train_paths}")
+        valid_rows = count_rows(valid_paths, schema=schema) if valid_paths else 0
+        held_out_rows = 0 if valid_paths else count_rows(train_paths, holdout="only")
     holdout = None
     if valid_paths:
-        train_rows, valid_rows = total_rows, count_rows(valid_paths)
+        train_rows = total_rows
     else:
-        valid_rows = count_rows(train_paths, holdout="only")
+        valid_rows = held_out_rows
         holdout = "exclude" if 0 < valid_rows < total_rows else None
         train_rows = total_rows - valid_rows if holdout else total_rows
         valid_rows = valid_rows if holdout else 0
@@ -296,7 +308,7 @@ def train(
         model = build_estimator(schema, config, vocabularies)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate or config.learning_rate))
         # Built before fit, so BackupAndRestore can restore into existing variables.
-        model(next(iter(make_dataset(train_paths, schema, 8, shuffle=False))))
+        model(next(iter(make_dataset(train_paths, schema, 8, shuffle=False, check=False))))
 
     throughput = ThroughputLogger(batch_size)
     callbacks = [
@@ -314,7 +326,8 @@ def train(
             monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
         )
         callbacks.append(stopper)
-    try:
+    # Every record is checked in the stream; a bad one stops the run, named.
+    with located_errors(train_paths + valid_paths, schema):
         history = model.fit(
             train_ds,
             epochs=epochs,
@@ -324,10 +337,6 @@ def train(
             callbacks=callbacks,
             verbose=verbose,
         )
-    except tf.errors.InvalidArgumentError:
-        # Malformed input past the sampled records: say where, not a stack trace.
-        validate_files(train_paths + valid_paths, schema).raise_if_invalid()
-        raise
 
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     epochs_run = len(hist.get("loss", []))

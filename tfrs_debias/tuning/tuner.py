@@ -33,6 +33,7 @@ from tfrs_debias.data.io.files import expand_files
 from tfrs_debias.data.io.log_directory import LogDirectory
 from tfrs_debias.data.io.reader import make_dataset, read_columns
 from tfrs_debias.data.io.truth import GroundTruth
+from tfrs_debias.data.io.validation import located_errors
 from tfrs_debias.metrics.ground_truth import score_candidates, truth_ndcg
 from tfrs_debias.metrics.ranking import ndcg_at_k
 from tfrs_debias.models import EstimatorConfig, build_estimator
@@ -190,9 +191,11 @@ def run_tuning(
         objective_fn = random_slice_objective(expand_files(random_slice_files), schema, task)
         name, direction = "random_ndcg_at_10", "max"
 
-    vocabularies, rows = build_vocabularies(train_paths, schema)
+    # Both passes check every record, so bad data stops here, named, not in a trial.
+    with located_errors(train_paths + valid_paths, schema):
+        vocabularies, rows = build_vocabularies(train_paths, schema)
+        valid_rows = count_rows(valid_paths, schema=schema)
     steps = steps_per_epoch or math.ceil(rows / batch_size)
-    valid_rows = count_rows(valid_paths)
     hypermodel = EstimatorHyperModel(space, schema, vocabularies, name, objective_fn)
     common = dict(
         objective=kt.Objective(name, direction),

@@ -1,14 +1,21 @@
-"""Value rules for impression features, shared by the writer and `validate_files`.
+"""Value rules for impression features, shared by the writer, `validate_files` and the
+input pipeline.
 
-Each rule looks at one feature's values as a numpy array and returns the indices that
-break it with a message, so the writer and the validator say the same thing.
+`value_problems` looks at one feature's values as a numpy array and returns the indices
+that break a rule with a message, so the writer and the validator say the same thing.
+`batch_rules` states the same rules as vectorised TensorFlow predicates, which
+``make_dataset`` asserts on every parsed batch: every record that trains or is evaluated
+is checked, at the cost of a few reductions per batch (``benchmarks/stream_validation.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from tfrs_debias.schema import Feature
+from tfrs_debias.backend import tf
+from tfrs_debias.schema import Feature, ImpressionSchema
 
 
 def value_problems(feature: Feature, values: np.ndarray) -> list[tuple[np.ndarray, str, str]]:
@@ -69,3 +76,64 @@ def column_kind_problem(feature: Feature, values: np.ndarray) -> str | None:
     if feature.dtype == "string" and kind not in "SUO":
         return f"column '{feature.name}' has dtype {values.dtype}, expected strings or bytes"
     return None
+
+
+def batch_rules(feature: Feature) -> list[tuple[Callable[[tf.Tensor], tf.Tensor], str]]:
+    """`value_problems`' rules for ``feature`` as ``[(predicate, message), ...]``; each
+    predicate maps a ``[batch]`` tensor to a ``[batch]`` bool tensor, True where the
+    value is allowed. Missing features and wrong types or lengths are already parse errors."""
+    rules: list[tuple[Callable[[tf.Tensor], tf.Tensor], str]] = []
+    if feature.dtype == "float32":
+        rules.append((tf.math.is_finite, f"feature '{feature.name}' is NaN or inf"))
+        if feature.role == "propensity":
+            rules.append(
+                (
+                    lambda x: tf.logical_or(
+                        tf.logical_not(tf.math.is_finite(x)), (x > 0.0) & (x <= 1.0)
+                    ),
+                    f"propensity '{feature.name}' must be in (0, 1]",
+                )
+            )
+    elif feature.dtype == "int64":
+        if feature.role == "label":
+            rules.append((lambda x: (x == 0) | (x == 1), f"label '{feature.name}' must be 0 or 1"))
+        if feature.num_values is not None:
+            n = feature.num_values
+            rules.append(
+                (
+                    lambda x, n=n: (x >= 0) & (x < n),
+                    f"'{feature.name}' out of range [0, {n})",
+                )
+            )
+    return rules
+
+
+#: What an in-stream check failure says; `locate_problem` finds the record behind it.
+STREAM_CHECK_MARKER = "record breaks a schema rule"
+
+
+def check_batch(schema: ImpressionSchema) -> Callable[[dict], dict]:
+    """A ``Dataset.map`` function that asserts `batch_rules` on a parsed batch and
+    passes it on unchanged; a batch with a bad value fails with
+    ``InvalidArgumentError`` naming the feature and the rule."""
+    rules = {f.name: batch_rules(f) for f in schema.features}
+
+    def check(batch: dict) -> dict:
+        asserts = []
+        for name, feature_rules in rules.items():
+            if name not in batch:
+                continue
+            for predicate, message in feature_rules:
+                asserts.append(
+                    tf.debugging.Assert(
+                        tf.reduce_all(predicate(batch[name])),
+                        [f"{STREAM_CHECK_MARKER}: {message}"],
+                        name="schema_rule",
+                    )
+                )
+        if not asserts:
+            return batch
+        with tf.control_dependencies(asserts):
+            return {k: tf.identity(v) for k, v in batch.items()}
+
+    return check

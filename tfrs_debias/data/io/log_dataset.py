@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
 from tfrs_debias.backend import tf
+from tfrs_debias.data.io.files import remove_tree
 from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.data.io.writer import write_examples
 from tfrs_debias.schema import ImpressionSchema
@@ -41,6 +43,65 @@ def flatten_slates(
     return columns
 
 
+#: Files of a dataset directory besides the split shards.
+DATASET_FILES = ("schema.json", "truth.npz", "truth.json", "popularity.npz")
+
+
+def _dataset_files(folder: str) -> list[str]:
+    if not tf.io.gfile.isdir(folder):
+        return []
+    names = tf.io.gfile.listdir(folder)
+    return [
+        n
+        for n in names
+        if n in DATASET_FILES or (n.split("-", 1)[0] in SPLITS and ".tfrecord" in n)
+    ]
+
+
+@contextlib.contextmanager
+def staged_dataset(out_dir: str, overwrite: bool = False) -> Iterator[str]:
+    """A folder to write a whole dataset into; it replaces ``out_dir``'s dataset only
+    when the block completes. On any error the staging folder is removed and
+    ``out_dir`` is as it was: never half-written. An existing dataset (its
+    ``schema.json``) is an error unless ``overwrite``, which removes the old dataset's
+    files (shards, schema, truth, popularity) and leaves other files alone.
+
+    Checked before anything is computed, so a long write fails at once on an existing
+    dataset or a folder that cannot be written."""
+    if tf.io.gfile.exists(os.path.join(out_dir, "schema.json")) and not overwrite:
+        raise FileExistsError(f"{out_dir} already holds a dataset; pass --overwrite to replace it")
+    stage = os.path.join(out_dir, f".staging-{os.getpid()}")
+    remove_tree(stage)
+    try:
+        tf.io.gfile.makedirs(stage)
+        probe = os.path.join(stage, ".write-test")
+        with tf.io.gfile.GFile(probe, "w") as fh:
+            fh.write("ok")
+        tf.io.gfile.remove(probe)
+    except (OSError, tf.errors.OpError) as err:
+        message = getattr(err, "message", None) or str(err)
+        raise OSError(f"{out_dir}: cannot write here ({message.splitlines()[0]})") from None
+    try:
+        yield stage
+        new = set(_dataset_files(stage))
+        for name in _dataset_files(out_dir):
+            if name not in new:
+                tf.io.gfile.remove(os.path.join(out_dir, name))
+        for name in sorted(new):  # shards first, schema.json (what marks a dataset) last
+            if name != "schema.json":
+                tf.io.gfile.rename(
+                    os.path.join(stage, name), os.path.join(out_dir, name), overwrite=True
+                )
+        if "schema.json" in new:
+            tf.io.gfile.rename(
+                os.path.join(stage, "schema.json"),
+                os.path.join(out_dir, "schema.json"),
+                overwrite=True,
+            )
+    finally:
+        remove_tree(stage)
+
+
 def write_log_dataset(
     out_dir: str,
     schema: ImpressionSchema,
@@ -53,29 +114,27 @@ def write_log_dataset(
 ) -> dict[str, list[str]]:
     """Writes ``out_dir/{split}-*.tfrecord[.gz]``, ``schema.json`` and ``truth.{npz,json}``.
 
-    An existing dataset in ``out_dir`` is an error unless ``overwrite``; every file is
-    written under a temporary name and renamed when complete.
+    An existing dataset in ``out_dir`` is an error unless ``overwrite``; the dataset is
+    written into a staging folder and moved into place when complete (`staged_dataset`).
     """
-    if tf.io.gfile.exists(os.path.join(out_dir, "schema.json")) and not overwrite:
-        raise FileExistsError(f"{out_dir} already holds a dataset; pass --overwrite to replace it")
     unknown = set(splits) - set(SPLITS)
     if unknown:
         raise ValueError(f"unknown splits {sorted(unknown)}; expected some of {SPLITS}")
-    tf.io.gfile.makedirs(out_dir)
     written = {}
-    for name, columns in splits.items():
-        shards = num_shards if name.endswith("train") else 1
-        written[name] = write_examples(
-            columns,
-            schema,
-            out_dir,
-            name,
-            num_shards=shards,
-            compression=compression,
-            overwrite=overwrite,
-            progress=progress,
-        )
-    if truth is not None:
-        truth.save(out_dir)
-    schema.save(os.path.join(out_dir, "schema.json"))
+    with staged_dataset(out_dir, overwrite) as stage:
+        for name, columns in splits.items():
+            shards = num_shards if name.endswith("train") else 1
+            paths = write_examples(
+                columns,
+                schema,
+                stage,
+                name,
+                num_shards=shards,
+                compression=compression,
+                progress=progress,
+            )
+            written[name] = [os.path.join(out_dir, os.path.basename(p)) for p in paths]
+        if truth is not None:
+            truth.save(stage)
+        schema.save(os.path.join(stage, "schema.json"))
     return written

@@ -2,7 +2,10 @@
 
 The pipeline is: file order shuffled with a seed -> one ``TFRecordDataset`` reader ->
 blocks of 64 raw records -> block shuffle buffer -> ``batch`` -> vectorised
-``tf.io.parse_example`` -> prefetch. Shuffling 64-record blocks instead of single
+``tf.io.parse_example`` -> the schema's value rules asserted on the batch -> prefetch.
+Every record is checked: a malformed one fails the parse, a bad value (label 2, position
+out of range, NaN) fails the rule assertion, and `located_errors` turns either into an
+`InvalidDataError` naming the file, record and field. Shuffling 64-record blocks instead of single
 records keeps a 16k-row mixing window at a fraction of the per-record cost (a record
 shuffle buffer of 16k rows measured 2-4x slower here).
 Parsing a whole batch in one op is what makes it fast (``benchmarks/reader_throughput.py``
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tfrs_debias.backend import tf
+from tfrs_debias.data.io.checks import check_batch
 from tfrs_debias.data.io.files import common_compression, expand_files
 from tfrs_debias.schema import ImpressionSchema
 
@@ -34,6 +38,7 @@ def make_dataset(
     include_labels: bool = True,
     num_parallel_reads: int | None = None,
     holdout: str | None = None,
+    check: bool = True,
 ) -> tf.data.Dataset:
     """A dataset of feature dicts, each value a ``[batch]`` tensor.
 
@@ -55,6 +60,9 @@ def make_dataset(
       holdout: ``"exclude"`` drops, ``"only"`` keeps, the deterministic 1 in
         `HOLDOUT_BUCKETS` records chosen by a hash of the record's bytes (an automatic
         validation split that needs no second file). Defaults to None (all records).
+      check: assert the schema's value rules (`check_batch`) on every batch.
+        Defaults to True; run the pipeline inside `located_errors` to have a failure
+        name its record.
 
     Returns:
       ``tf.data.Dataset`` of ``{name: Tensor[batch]}``.
@@ -88,6 +96,8 @@ def make_dataset(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=seed is not None or not shuffle,
     )
+    if check:
+        ds = ds.map(check_batch(schema))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -121,8 +131,15 @@ def make_naive_dataset(
 
 
 def read_columns(files: str | Sequence[str], schema: ImpressionSchema) -> dict:
-    """All rows of ``files`` as numpy columns ``{name: [rows]}`` (vectorised parsing)."""
-    batches = list(make_dataset(files, schema, 65536, shuffle=False))
+    """All rows of ``files`` as numpy columns ``{name: [rows]}`` (vectorised parsing).
+
+    Raises:
+      InvalidDataError: a record is malformed or breaks a schema rule (named).
+    """
+    from tfrs_debias.data.io.validation import located_errors
+
+    with located_errors(files, schema):
+        batches = list(make_dataset(files, schema, 65536, shuffle=False))
     if not batches:
         return {}
     return {k: np.concatenate([b[k].numpy() for b in batches]) for k in batches[0]}

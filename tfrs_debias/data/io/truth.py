@@ -12,6 +12,7 @@ import dataclasses
 import io
 import json
 import os
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -86,10 +87,32 @@ class GroundTruth:
         for path in (npz_path, json_path):
             if not tf.io.gfile.exists(path):
                 raise FileNotFoundError(f"{path}: no truth file (written by simulate/movielens)")
-        with tf.io.gfile.GFile(json_path, "r") as fh:
-            meta = json.load(fh)
-        with tf.io.gfile.GFile(npz_path, "rb") as fh, np.load(io.BytesIO(fh.read())) as z:
-            arrays = {k: z[k] for k in z.files}
+        try:
+            with tf.io.gfile.GFile(json_path, "r") as fh:
+                meta = json.load(fh)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"{json_path}: not a truth file ({err})") from None
+        try:
+            with tf.io.gfile.GFile(npz_path, "rb") as fh, np.load(io.BytesIO(fh.read())) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{npz_path}: not a readable truth file ({err})") from None
+        missing = [
+            k
+            for k in (
+                "users",
+                "candidates",
+                "user_train_impressions",
+                "candidate_train_impressions",
+            )
+            if k not in arrays
+        ]
+        if missing or not any(k.startswith("relevance/") for k in arrays):
+            raise ValueError(f"{npz_path}: truth file lacks {missing or ['relevance/*']}")
+        shape = arrays["candidates"].shape
+        for key, value in arrays.items():
+            if key.startswith("relevance/") and value.shape != shape:
+                raise ValueError(f"{npz_path}: {key} has shape {value.shape}, candidates {shape}")
 
         def group(prefix: str) -> dict[str, np.ndarray]:
             return {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(prefix)}

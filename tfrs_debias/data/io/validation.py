@@ -9,8 +9,9 @@ bytes that are not a ``tf.train.Example``, and corrupted TFRecord framing.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -171,6 +172,7 @@ def validate_files(
     schema: ImpressionSchema,
     max_issues: int = 200,
     max_records_per_file: int | None = None,
+    stop_at_bad_file: bool = False,
 ) -> ValidationReport:
     """Reads every record of ``files`` and checks it against ``schema``.
 
@@ -180,6 +182,8 @@ def validate_files(
       max_issues: how many problems to keep in ``report.issues`` (all are counted).
       max_records_per_file: check only the first records of each file (a quick
         check before training). Defaults to None (every record).
+      stop_at_bad_file: stop after the first file with a problem (used to name the
+        record behind a failed read; see `located_errors`).
 
     Returns:
       A `ValidationReport`; ``report.ok`` is True when nothing is wrong.
@@ -220,6 +224,8 @@ def validate_files(
         _check_chunk(report, schema, path, chunk_start, columns, present, bad)
         report.records += record + 1
         report.bad_records += len(bad)
+        if stop_at_bad_file and bad:
+            break
     return report
 
 
@@ -263,3 +269,21 @@ def _check_record(report, schema, path, record, raw, columns, present, bad) -> N
             bad.add(record)
         columns[feature.name].append(value)
         present[feature.name].append(problem is None)
+
+
+@contextlib.contextmanager
+def located_errors(files: str | Sequence[str], schema: ImpressionSchema) -> Iterator[None]:
+    """Runs a block that reads ``files`` (a ``make_dataset`` pipeline, Keras ``fit``);
+    if reading fails on a record (a parse error, a schema rule asserted in the stream,
+    corrupt framing), raises `InvalidDataError` naming the file, record and field,
+    found by `validate_files` on the files (stopping at the first bad one). Other
+    errors, and failures the validator cannot place, pass through unchanged."""
+    try:
+        yield
+    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, UnicodeDecodeError) as err:
+        # (TensorFlow's parse error quotes the record's bytes; non-UTF-8 ones make
+        # the error itself fail to decode.)
+        report = validate_files(files, schema, max_issues=20, stop_at_bad_file=True)
+        if not report.ok:
+            raise InvalidDataError(report) from None
+        raise err

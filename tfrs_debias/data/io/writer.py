@@ -99,7 +99,9 @@ def write_examples(
     tf.io.gfile.makedirs(out_dir)
     existing = sorted(glob.glob(os.path.join(out_dir, f"{glob.escape(prefix)}-*-of-*.tfrecord*")))
     if existing and not overwrite:
-        raise FileExistsError(f"{existing[0]} exists; pass overwrite=True to replace '{prefix}'")
+        raise FileExistsError(
+            f"{existing[0]} exists; pass --overwrite (overwrite=True) to replace '{prefix}'"
+        )
 
     kinds = {f.name: f.dtype for f in schema.features}
     lists: dict[str, list] = {}

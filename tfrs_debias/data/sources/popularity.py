@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tfrs_debias.backend import tf
+from tfrs_debias.data.io.log_dataset import staged_dataset
 from tfrs_debias.data.io.log_directory import LogDirectory
 from tfrs_debias.data.io.reader import read_columns
 from tfrs_debias.data.io.writer import write_examples
@@ -141,51 +142,54 @@ def add_popularity_features(
         raise ValueError(f"timestamp feature {timestamp!r} is not in the schema")
     if os.path.abspath(out_dir) == os.path.abspath(data_dir):
         raise ValueError("write the extended dataset to another directory")
-    if target.has_schema and not overwrite:
-        raise FileExistsError(f"{out_dir} already holds a dataset; pass --overwrite")
     names = feature_names("item_pop") + feature_names("user_act")
     clash = [n for n in names if n in schema]
     if clash:
         raise ValueError(f"{data_dir} already has popularity features {clash}")
-    train = read_columns(source.require("train"), schema)
-    factors = PopularityFactors.from_columns(train, schema, task, timestamp, window_seconds)
     extended = schema.replace(
         add=[Feature(n, "float32", "popularity", neutral_value=1.0) for n in names]
     )
-    tf.io.gfile.makedirs(out_dir)
-    for split in source.splits:
-        files = source.files(split)
-        cols = read_columns(files, schema)
-        windows = _windows(cols, timestamp, window_seconds)
-        item = factors.lookup("item", cols[schema.item_id.name], windows)
-        user = factors.lookup("user", cols[schema.user_id.name], windows)
-        for k, name in enumerate(feature_names("item_pop")):
-            cols[name] = item[:, k].astype(np.float32)
-        for k, name in enumerate(feature_names("user_act")):
-            cols[name] = user[:, k].astype(np.float32)
-        write_examples(
-            cols,
-            extended,
-            out_dir,
-            split,
-            num_shards=len(files),
-            compression="",
-            overwrite=overwrite,
-            progress=progress,
-        )
-    factors.save(target.popularity_path)
-    truth = source.truth()
-    if truth is not None:  # candidates get the factors of the last window
-        last = int(factors.item_windows.max()) if factors.item_windows.size else 0
-        cands = truth.candidates.reshape(-1)
-        item = factors.lookup("item", cands, np.full(cands.size, last))
-        user = factors.lookup("user", truth.users, np.full(truth.users.size, last))
-        for k, name in enumerate(feature_names("item_pop")):
-            truth.item_features[name] = (
-                item[:, k].reshape(truth.candidates.shape).astype(np.float32)
+    # Everything lands in a staging folder moved into place at the end: a bad record
+    # (named by read_columns) or a full disk leaves out_dir as it was.
+    with staged_dataset(out_dir, overwrite) as stage:
+        train = read_columns(source.require("train"), schema)
+        if not len(train.get(schema.item_id.name, ())):
+            raise ValueError(f"{data_dir}: the train split has no records")
+        factors = PopularityFactors.from_columns(train, schema, task, timestamp, window_seconds)
+        for split in source.splits:
+            files = source.files(split)
+            cols = read_columns(files, schema)
+            if not cols:
+                raise ValueError(f"{data_dir}: the {split} split has no records")
+            windows = _windows(cols, timestamp, window_seconds)
+            item = factors.lookup("item", cols[schema.item_id.name], windows)
+            user = factors.lookup("user", cols[schema.user_id.name], windows)
+            for k, name in enumerate(feature_names("item_pop")):
+                cols[name] = item[:, k].astype(np.float32)
+            for k, name in enumerate(feature_names("user_act")):
+                cols[name] = user[:, k].astype(np.float32)
+            write_examples(
+                cols,
+                extended,
+                stage,
+                split,
+                num_shards=len(files),
+                compression="",
+                progress=progress,
             )
-        for k, name in enumerate(feature_names("user_act")):
-            truth.user_features[name] = user[:, k].astype(np.float32)
-        truth.save(out_dir)
-    extended.save(target.schema_path)
+        factors.save(os.path.join(stage, os.path.basename(target.popularity_path)))
+        truth = source.truth()
+        if truth is not None:  # candidates get the factors of the last window
+            last = int(factors.item_windows.max()) if factors.item_windows.size else 0
+            cands = truth.candidates.reshape(-1)
+            item = factors.lookup("item", cands, np.full(cands.size, last))
+            user = factors.lookup("user", truth.users, np.full(truth.users.size, last))
+            for k, name in enumerate(feature_names("item_pop")):
+                truth.item_features[name] = (
+                    item[:, k].reshape(truth.candidates.shape).astype(np.float32)
+                )
+            for k, name in enumerate(feature_names("user_act")):
+                truth.user_features[name] = user[:, k].astype(np.float32)
+            truth.save(stage)
+        extended.save(os.path.join(stage, "schema.json"))
     return extended

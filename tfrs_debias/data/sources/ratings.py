@@ -21,6 +21,13 @@ from tfrs_debias.data.io.truth import GroundTruth, count_lookup
 from tfrs_debias.schema import ImpressionSchema
 
 _SPLIT = re.compile(r"[\s,]+")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _is_header(parts: list[str]) -> bool:
+    """A header names its columns: ``user item rating``, ``userId,movieId,rating``."""
+    return all(_NAME.match(p) for p in parts[:3])
 
 
 def read_triples(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -41,11 +48,15 @@ def read_triples(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             try:
                 u, i, r = int(parts[0]), int(parts[1]), float(parts[2])
             except ValueError:
-                if lineno == 1 and not parts[0].lstrip("-").isdigit():
-                    continue  # a header line
+                if lineno == 1 and _is_header(parts):
+                    continue
                 raise ValueError(
-                    f"{path}: line {lineno}: non-numeric field in {line[:60]!r}"
+                    f"{path}: line {lineno}: non-numeric field in {line[:60]!r} "
+                    "(expected integer user and item ids and a numeric rating)"
                 ) from None
+            for name, value in (("user id", u), ("item id", i)):
+                if not _INT64[0] <= value <= _INT64[1]:
+                    raise ValueError(f"{path}: line {lineno}: {name} {value} does not fit in int64")
             if not np.isfinite(r):
                 raise ValueError(f"{path}: line {lineno}: rating is not finite")
             users.append(u)
