@@ -3,6 +3,8 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -158,19 +160,92 @@ class _KillAfterEpoch(keras.callbacks.Callback):
             raise _Killed()
 
 
-def test_killed_run_resumes_where_it_stopped(small_sim_dir, tmp_path):
-    out = str(tmp_path / "run")
-    args = (
-        f"{small_sim_dir}/train-*",
-        out,
-        EstimatorConfig(model="position_debiased", **SMALL),
-        _schema(small_sim_dir),
+def test_killed_run_resumes_exactly(small_sim_dir, tmp_path):
+    """Killed in its last epoch and rerun, a run ends as the uninterrupted one: same
+    epochs, history (earlier epochs kept), early-stopping decision and val_loss."""
+    files = f"{small_sim_dir}/train-*"
+    config = EstimatorConfig(model="position_debiased", **SMALL)
+    kw = dict(
+        epochs=5,
+        steps_per_epoch=6,
+        batch_size=512,
+        early_stopping_patience=1,
+        learning_rate=0.03,  # fast enough that val_loss turns up and early stopping acts
+        verbose=0,
+        validate="none",
     )
-    with pytest.raises(_Killed):
-        train(*args, epochs=3, steps_per_epoch=4, verbose=0, callbacks=[_KillAfterEpoch(1)])
+    full = train(files, str(tmp_path / "full"), config, _schema(small_sim_dir), **kw)
+    last = full.metrics["epochs_run"] - 1
+    assert last >= 2 and full.metrics["best_epoch"] < 5  # early stopping acted
+    out = str(tmp_path / "killed")
+    with pytest.raises(_Killed):  # before the last epoch's early-stopping decision
+        train(files, out, config, _schema(small_sim_dir), callbacks=[_KillAfterEpoch(last)], **kw)
     assert os.listdir(os.path.join(out, "backup"))
-    result = train(*args, epochs=3, steps_per_epoch=4, verbose=0)
-    assert len(result.history["loss"]) == 1  # epochs 1 and 2 were restored, only 3 ran
+    resumed = train(files, out, config, _schema(small_sim_dir), **kw)
+    assert resumed.metrics["resumed_at_epoch"] == last  # earlier epochs from the backup
+    for key in ("epochs_run", "best_epoch"):
+        assert resumed.metrics[key] == full.metrics[key], key
+    assert len(resumed.history["loss"]) == full.metrics["epochs_run"]
+    np.testing.assert_allclose(resumed.history["val_loss"], full.history["val_loss"], rtol=5e-3)
+    final, uninterrupted = resumed.metrics["final"]["val_loss"], full.metrics["final"]["val_loss"]
+    assert abs(final - uninterrupted) / uninterrupted < 0.005
+    assert not os.path.exists(os.path.join(out, "backup", "history.json"))
+
+
+def test_run_state_replays_early_stopping_by_hand(tmp_path):
+    """val_loss 1.0, 0.8, 0.9 with patience 2: best 0.8 at epoch 2 (index 1), one epoch
+    waited; the best weights come from that epoch's checkpoint."""
+    from tfrs_debias.training.run_state import RunState
+
+    model = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+    pattern = str(tmp_path / "epoch-{epoch:02d}")
+    model.set_weights([np.full((2, 1), 7.0), np.zeros(1)])
+    model.save_weights(pattern.format(epoch=2))
+    model.set_weights([np.zeros((2, 1)), np.zeros(1)])
+    stopper = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
+    state = RunState(str(tmp_path / "history.json"), stopper, pattern)
+    state.set_model(model)
+    stopper.set_model(model)
+    history = [{"loss": 2.0, "val_loss": v} for v in (1.0, 0.8, 0.9)]
+    (tmp_path / "history.json").write_text(json.dumps({"epochs": history + [history[0]]}))
+    stopper.on_train_begin()
+    state.on_train_begin()
+    state.on_epoch_begin(3)  # the backup says 3 epochs were done: the 4th entry is dropped
+    assert state.history["val_loss"] == [1.0, 0.8, 0.9]
+    assert (stopper.best, stopper.best_epoch, stopper.wait) == (0.8, 1, 1)
+    assert stopper.best_weights[0].tolist() == [[7.0], [7.0]]
+    assert model.get_weights()[0].tolist() == [[0.0], [0.0]]  # current weights kept
+
+
+def test_rerun_into_another_runs_folder_is_refused(small_sim_dir, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    base = ["train", "--train-files", f"{small_sim_dir}/train-*", "--out", out, "--quiet"]
+    base += ["--epochs", "1", "--steps-per-epoch", "2", "--validate", "none"]
+    assert main([*base, "--model", "multi_task"]) == 0
+    capsys.readouterr()
+    # A different model into the finished run: refused before any pass over the data.
+    assert main([*base, "--model", "factorized"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a different run (changed: config.model" in err and "--overwrite" in err
+    # The same command again: a finished run is not silently retrained.
+    assert main([*base, "--model", "multi_task"]) == 2
+    assert "holds a finished run" in capsys.readouterr().err
+    Path(out, "checkpoints", "epoch-07.index").write_text("stale")
+    Path(out, "notes.txt").write_text("mine")
+    assert main([*base, "--model", "factorized", "--overwrite"]) == 0
+    assert not Path(out, "checkpoints", "epoch-07.index").exists()  # old run cleared
+    assert Path(out, "notes.txt").exists()  # other files left alone
+    assert json.loads(Path(out, "run.json").read_text())["config"]["model"] == "factorized"
+    # An output folder that cannot be written fails at once, in one line.
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if not os.access(locked, os.W_OK):  # (root can write anywhere)
+            code = main([*base[:4], "--out", str(locked / "run"), *base[6:]])
+            assert code == 2 and "cannot write here" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)
 
 
 def _free_ports(n):
@@ -183,10 +258,8 @@ def _free_ports(n):
     return ports
 
 
-def test_multi_worker_training_on_loopback(small_sim_dir, tmp_path):
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    out = str(tmp_path / "run")
+def _start_workers(small_sim_dir, out, epochs, steps):
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
     procs = []
     for index in range(2):
         env = {
@@ -196,40 +269,51 @@ def test_multi_worker_training_on_loopback(small_sim_dir, tmp_path):
                 {"cluster": cluster, "task": {"type": "worker", "index": index}}
             ),
         }
-        cmd = [
-            sys.executable,
-            "-m",
-            "tfrs_debias.cli",
-            "train",
-            "--train-files",
-            f"{small_sim_dir}/train-*",
-            "--out",
-            out,
-            "--model",
-            "position_debiased",
-            "--strategy",
-            "multi_worker",
-            "--epochs",
-            "2",
-            "--steps-per-epoch",
-            "3",
-            "--batch-size",
-            "512",
-            "--quiet",
-            "--validate",
-            "none",
-        ]
+        cmd = [sys.executable, "-m", "tfrs_debias.cli", "train", "--out", out]
+        cmd += ["--train-files", f"{small_sim_dir}/train-*", "--model", "position_debiased"]
+        cmd += ["--strategy", "multi_worker", "--epochs", str(epochs), "--quiet"]
+        cmd += ["--steps-per-epoch", str(steps), "--batch-size", "512", "--validate", "none"]
+        cmd += ["--early-stopping-patience", "0"]
         procs.append(
             subprocess.Popen(
                 cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
             )
         )
+    return procs
+
+
+def test_multi_worker_killed_cluster_resumes_on_loopback(small_sim_dir, tmp_path):
+    """Two workers on loopback; one is killed -9 once a backup exists, both are
+    restarted: the run resumes from the backup, AUCs are AUCs (not summed over
+    workers), only the chief reports, and no worker folder is left behind."""
+    from tfrs_debias.training.run_state import completed_epochs
+
+    out = str(tmp_path / "run")
+    epochs, steps = 12, 20
+    procs = _start_workers(small_sim_dir, out, epochs, steps)
+    deadline = time.time() + 240
+    while completed_epochs(os.path.join(out, "backup")) < 1:
+        assert time.time() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.05)
+    procs[1].kill()  # kill -9 of the non-chief; then the cluster is restarted
+    procs[0].kill()
+    for p in procs:
+        p.communicate(timeout=60)
+    done = completed_epochs(os.path.join(out, "backup"))
+    assert 1 <= done < epochs
+    procs = _start_workers(small_sim_dir, out, epochs, steps)
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     for p, text in zip(procs, outputs, strict=True):
         assert p.returncode == 0, text[-3000:]
     # Only the chief reports (worker 0 is the chief: no 'chief' task in the cluster).
-    assert "trained position_debiased for 2 epochs" in outputs[0]
+    assert f"trained position_debiased for {epochs} epochs" in outputs[0]
     assert "trained" not in outputs[1] and "run written" not in outputs[1]
     metrics = json.loads(Path(out, "metrics.json").read_text())
-    assert metrics["num_replicas"] == 2
+    assert metrics["num_replicas"] == 2 and metrics["epochs_run"] == epochs
+    assert metrics["resumed_at_epoch"] >= done
+    assert len(metrics["history"]["loss"]) == epochs  # the killed run's epochs kept
+    for key in ("click_auc", "like_auc", "val_click_auc"):
+        assert 0.5 < metrics["final"][key] < 1.0, key
     assert load_run(out).task_names == ("click", "like")  # the chief wrote the model
+    assert not os.listdir(os.path.join(out, ".workers"))
+    assert not [p for p in os.listdir(tempfile.gettempdir()) if p.startswith("tfrs_debias_worker")]

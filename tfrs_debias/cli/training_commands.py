@@ -39,6 +39,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         steps_per_epoch=args.steps_per_epoch,
         verbose=0 if args.quiet else "auto",
+        overwrite=args.overwrite,
     )
     if result.is_chief:
         print(result.summary())
@@ -132,6 +133,13 @@ def register(sub) -> None:
     )
     p.add_argument("--steps-per-epoch", type=int, help="default: one pass over the training rows")
     p.add_argument("--seed", type=int, default=0, help="shuffling and initialisation seed")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a run already in --out (a finished one, or one with other settings), "
+        "removing its files; without it such a rerun is refused, and a killed run with the "
+        "same settings resumes",
+    )
     add_quiet_flag(p)
     p.set_defaults(func=cmd_train)
 

@@ -13,6 +13,10 @@ Training-only regularisers:
 * observation dropout (arXiv 2212.13937): each example's bias logits are switched off
   with probability ``observation_dropout``, so the relevance tower must explain those
   clicks alone. `BiasTower` returns the keep mask; the estimator applies it.
+
+Both draw stateless random numbers from a seed and a counter of training calls kept as a
+(non-trainable) weight, so the masks are checkpointed with the model: a killed run
+resumed from its backup draws the masks the uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -89,13 +93,31 @@ class BiasTower(keras.layers.Layer):
         )
         self.mlp = MLP(self.hidden_units, name="bias_mlp")
         self.head = keras.layers.Dense(self.num_tasks, name="bias_logits")
+        self._draws = None
+        if self.feature_dropout > 0 or self.observation_dropout > 0:
+            # Seeded by Keras' global seed (keras.utils.set_random_seed seeds numpy).
+            self._seed = int(np.random.randint(0, 2**31 - 1))
+            self._draws = self.add_weight(
+                name="dropout_draws",
+                shape=(),
+                dtype=tf.int64,
+                initializer="zeros",
+                trainable=False,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
+
+    def _uniform(self, shape: tf.Tensor, stream: int) -> tf.Tensor:
+        """Uniform [0, 1) numbers for one dropout ``stream``, from (seed, training call)."""
+        draw = self._draws.assign_add(1)
+        seed = tf.stack([tf.constant(self._seed + stream, tf.int64), draw])
+        return tf.random.stateless_uniform(shape, seed=seed)
 
     def indices(self, features: Mapping[str, tf.Tensor], training: bool = False) -> dict:
         out = {}
-        for name in self._categorical:
+        for stream, name in enumerate(self._categorical):
             idx = self.embedding.index(name, tf.reshape(features[name], [-1]))
             if training and self.feature_dropout > 0:
-                drop = tf.random.uniform(tf.shape(idx)) < self.feature_dropout
+                drop = self._uniform(tf.shape(idx), stream) < self.feature_dropout
                 idx = tf.where(drop, tf.zeros_like(idx), idx)
             out[name] = idx
         return out
@@ -125,7 +147,7 @@ class BiasTower(keras.layers.Layer):
         """``[batch, 1]`` float: 0 where an example's bias logit is switched off."""
         if not training or self.observation_dropout <= 0:
             return tf.ones([batch_size, 1])
-        keep = tf.random.uniform([batch_size, 1]) >= self.observation_dropout
+        keep = self._uniform([batch_size, 1], len(self._categorical)) >= self.observation_dropout
         return tf.cast(keep, tf.float32)
 
     def get_config(self) -> dict:

@@ -1,15 +1,9 @@
 """`train`: Keras ``fit`` of an estimator on TFRecord impression logs, under tf.distribute.
 
-A run directory holds everything needed to rebuild the model::
-
-    RUN_DIR/config.json        EstimatorConfig
-    RUN_DIR/schema.json        ImpressionSchema (the training schema)
-    RUN_DIR/vocabularies.json  id vocabularies built from the training data
-    RUN_DIR/model/weights.*    final weights (TF checkpoint)
-    RUN_DIR/metrics.json       history, final metrics, throughput
-    RUN_DIR/logs/              TensorBoard
-    RUN_DIR/checkpoints/       per-epoch weights
-    RUN_DIR/backup/            BackupAndRestore state (a killed run resumes from it)
+The run folder's layout, and what a rerun into it does (resume a killed run, refuse
+another run unless ``overwrite``), belong to `RunDirectory`. A killed run resumes
+exactly: the weights, optimizer and epoch from ``BackupAndRestore``, the history and
+early-stopping state from `RunState`, and the data stream from where it stopped.
 """
 
 from __future__ import annotations
@@ -17,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -38,6 +30,8 @@ from tfrs_debias.data.io.reader import holdout_filter, make_dataset
 from tfrs_debias.data.io.validation import located_errors, validate_files
 from tfrs_debias.models import BaseEstimator, EstimatorConfig, build_estimator
 from tfrs_debias.schema import ImpressionSchema
+from tfrs_debias.training.run_directory import RunDirectory
+from tfrs_debias.training.run_state import RunState, completed_epochs
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -219,13 +213,14 @@ def train(
     steps_per_epoch: int | None = None,
     verbose: int | str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    overwrite: bool = False,
 ) -> TrainResult:
     """Trains ``config.model`` on ``train_files`` and writes the run to ``out_dir``.
 
     Args:
       train_files: glob(s) of TFRecord impression logs.
-      out_dir: the run directory (see module docstring); a rerun resumes from its
-        ``backup/`` if the previous run was killed.
+      out_dir: the run directory (`RunDirectory`); a rerun with the same settings
+        resumes a killed run from its ``backup/``.
       config: model and hyper-parameters; its tasks must be labels of ``schema``.
       schema: the impression schema of the files.
       valid_files: glob(s) for validation loss/AUC and early stopping. Without them a
@@ -248,6 +243,9 @@ def train(
       steps_per_epoch: defaults to one pass over the training rows.
       verbose: Keras progress output.
       callbacks: more Keras callbacks.
+      overwrite: replace a run already in ``out_dir`` (a finished one, or one with
+        other settings), removing its files. Defaults to False, which raises
+        `RunConflictError` for those.
 
     Returns:
       `TrainResult` with the trained model, history and metrics.
@@ -261,6 +259,11 @@ def train(
     valid_paths = expand_files(valid_files) if valid_files else []
     schema = schema.for_tasks(config.tasks or None)
     config = config.with_tasks(schema.tasks)
+    chief = is_chief(strategy)
+    run = RunDirectory(out_dir)
+    known = {"config": config.to_dict(), "schema": schema.to_dict()}
+    if chief:  # fail before the long passes: unwritable folder, another run there
+        run.precheck(known, overwrite=overwrite)
     if validate != "none":
         limit = None if validate == "all" else 10_000
         validate_files(
@@ -284,14 +287,39 @@ def train(
     batch_size = batch_size or auto_batch_size(train_rows)
     steps = steps_per_epoch or math.ceil(train_rows / batch_size)
     epochs = epochs or auto_epochs(train_rows, batch_size)
-    chief = is_chief(strategy)
-    work_dir = out_dir if chief else tempfile.mkdtemp(prefix="tfrs_debias_worker_")
+    identity = {
+        **known,
+        "training": {
+            "train_files": train_paths,
+            "valid_files": valid_paths,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "steps_per_epoch": steps,
+            "learning_rate": learning_rate or config.learning_rate,
+            "early_stopping_patience": early_stopping_patience,
+            "seed": seed,
+            "num_replicas": strategy.num_replicas_in_sync,
+        },
+    }
+    run.prepare(identity, overwrite=overwrite, chief=chief)
+    # Non-chief workers write their (discarded) logs and checkpoints to a stable
+    # folder of their own; every worker backs up to the run's backup/ (Keras keeps
+    # the chief's and reads it on restart), so a restarted cluster resumes.
+    resolver = getattr(strategy, "cluster_resolver", None)
+    work_dir = out_dir if chief else run.worker_dir(resolver.task_type, resolver.task_id)
     tf.io.gfile.makedirs(work_dir)
+    resumed_epochs = completed_epochs(run.backup_dir)
 
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     train_ds = make_dataset(
-        train_paths, schema, batch_size, seed=seed, num_epochs=None, holdout=holdout
+        train_paths,
+        schema,
+        batch_size,
+        seed=seed,
+        num_epochs=None,
+        holdout=holdout,
+        skip_batches=resumed_epochs * steps,
     ).with_options(options)
     valid_ds = None
     if valid_rows:
@@ -311,12 +339,10 @@ def train(
         model(next(iter(make_dataset(train_paths, schema, 8, shuffle=False, check=False))))
 
     throughput = ThroughputLogger(batch_size)
+    checkpoints = os.path.join(work_dir, "checkpoints", "epoch-{epoch:02d}")
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(work_dir, "backup")),
         keras.callbacks.TensorBoard(os.path.join(work_dir, "logs"), update_freq="epoch"),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(work_dir, "checkpoints", "epoch-{epoch:02d}"), save_weights_only=True
-        ),
+        keras.callbacks.ModelCheckpoint(checkpoints, save_weights_only=True),
         throughput,
         *callbacks,
     ]
@@ -326,6 +352,14 @@ def train(
             monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
         )
         callbacks.append(stopper)
+    # RunState records an epoch before BackupAndRestore saves it (a kill between the
+    # two leaves one epoch too many in the history, which a resume drops).
+    state = RunState(
+        os.path.join(work_dir, "backup", "history.json"),
+        early_stopping=stopper,
+        checkpoint_pattern=checkpoints,
+    )
+    callbacks += [state, keras.callbacks.BackupAndRestore(run.backup_dir)]
     # Every record is checked in the stream; a bad one stops the run, named.
     with located_errors(train_paths + valid_paths, schema):
         history = model.fit(
@@ -338,7 +372,8 @@ def train(
             verbose=verbose,
         )
 
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    del history  # only the epochs this call ran; RunState has the whole run's
+    hist = state.history
     epochs_run = len(hist.get("loss", []))
     # The weights kept are the best epoch's when early stopping restored them.
     best = epochs_run - 1
@@ -354,11 +389,14 @@ def train(
         "batch_size": batch_size,
         "num_replicas": strategy.num_replicas_in_sync,
         "examples_per_sec": float(np.median(throughput.rates[1:] or throughput.rates)),
+        "resumed_at_epoch": resumed_epochs or None,
         "final": {k: v[best] for k, v in hist.items() if len(v) > best},
     }
+    # Every worker saves (saving reads variables with collectives); the non-chief's
+    # copy goes to its scratch folder, removed after.
     save_run(work_dir, model, metrics, hist)
     if not chief:
-        shutil.rmtree(work_dir, ignore_errors=True)
+        remove_tree(work_dir)
     return TrainResult(out_dir, model, hist, metrics, chief)
 
 

@@ -94,6 +94,20 @@ def move_tree(src: str, dst: str) -> None:
     remove_tree(src)
 
 
+def check_writable(folder: str) -> None:
+    """Creates ``folder`` and writes and removes a probe file in it, so a long job fails
+    at once, in one line, on a read-only or unreachable output folder."""
+    probe = os.path.join(folder, f".write-test-{os.getpid()}")
+    try:
+        tf.io.gfile.makedirs(folder)
+        with tf.io.gfile.GFile(probe, "w") as fh:
+            fh.write("ok")
+        tf.io.gfile.remove(probe)
+    except (OSError, tf.errors.OpError) as err:
+        message = (getattr(err, "message", None) or str(err)).strip().splitlines()[0]
+        raise OSError(f"{folder}: cannot write here ({message})") from None
+
+
 def write_json(path: str, data, indent: int = 2) -> None:
     """Writes JSON atomically (temporary file, then rename) through ``tf.io.gfile``;
     NaN/inf become null."""

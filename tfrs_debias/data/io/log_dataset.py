@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 
 from tfrs_debias.backend import tf
-from tfrs_debias.data.io.files import remove_tree
+from tfrs_debias.data.io.files import check_writable, remove_tree
 from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.data.io.writer import write_examples
 from tfrs_debias.schema import ImpressionSchema
@@ -72,15 +72,7 @@ def staged_dataset(out_dir: str, overwrite: bool = False) -> Iterator[str]:
         raise FileExistsError(f"{out_dir} already holds a dataset; pass --overwrite to replace it")
     stage = os.path.join(out_dir, f".staging-{os.getpid()}")
     remove_tree(stage)
-    try:
-        tf.io.gfile.makedirs(stage)
-        probe = os.path.join(stage, ".write-test")
-        with tf.io.gfile.GFile(probe, "w") as fh:
-            fh.write("ok")
-        tf.io.gfile.remove(probe)
-    except (OSError, tf.errors.OpError) as err:
-        message = getattr(err, "message", None) or str(err)
-        raise OSError(f"{out_dir}: cannot write here ({message.splitlines()[0]})") from None
+    check_writable(stage)
     try:
         yield stage
         new = set(_dataset_files(stage))

@@ -39,6 +39,7 @@ def make_dataset(
     num_parallel_reads: int | None = None,
     holdout: str | None = None,
     check: bool = True,
+    skip_batches: int = 0,
 ) -> tf.data.Dataset:
     """A dataset of feature dicts, each value a ``[batch]`` tensor.
 
@@ -63,6 +64,8 @@ def make_dataset(
       check: assert the schema's value rules (`check_batch`) on every batch.
         Defaults to True; run the pipeline inside `located_errors` to have a failure
         name its record.
+      skip_batches: leave out the first batches of the stream, before parsing (a
+        resumed run continues the uninterrupted run's order). Defaults to 0.
 
     Returns:
       ``tf.data.Dataset`` of ``{name: Tensor[batch]}``.
@@ -91,6 +94,8 @@ def make_dataset(
         ds = ds.map(lambda blocks: blocks.flat_values)
     else:
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if skip_batches:
+        ds = ds.skip(skip_batches)
     ds = ds.map(
         lambda records: tf.io.parse_example(records, spec),
         num_parallel_calls=tf.data.AUTOTUNE,
