@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from tfrs_debias.cli.common import (
     EXIT_OK,
@@ -120,6 +121,46 @@ def cmd_ratings(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from tfrs_debias.data.sources.log_converter import (
+        ColumnMapping,
+        ConversionError,
+        LogConverter,
+    )
+
+    try:
+        mapping = ColumnMapping(
+            user_id=args.user_id,
+            item_id=args.item_id,
+            labels=tuple(args.label or ()),
+            position=args.position,
+            bias=tuple(args.bias or ()),
+            request_id=args.request_id,
+            propensity=args.propensity,
+            user_features=tuple(args.user_feature or ()),
+            item_features=tuple(args.item_feature or ()),
+            slate_items=args.slate_items,
+            clicked_items=args.clicked_items,
+            clicked_ranks=args.clicked_ranks,
+            slate_label=args.slate_label,
+            one_based=args.one_based,
+        )
+        converter = LogConverter(
+            mapping, args.valid_fraction, args.test_fraction, fmt=args.format, seed=args.seed
+        )
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    try:
+        schema, written = converter.convert(args.input, args.out, **dataset_write_options(args))
+    except ConversionError as err:  # a bad row: exit 1, like a malformed record
+        print(f"tfrs-debias convert: {err}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    roles = ", ".join(f"{f.name} ({f.role}, {f.dtype})" for f in schema.features)
+    print(f"features: {roles}")
+    print_written(args.out, written)
+    return EXIT_OK
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "simulate",
@@ -206,6 +247,51 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the validation split")
     add_overwrite_flags(p)
     p.set_defaults(func=cmd_ratings)
+
+    p = sub.add_parser(
+        "convert",
+        help="CSV / JSON Lines / Parquet logs (impression or slate rows) -> TFRecord dataset",
+        description="Convert logs as they come into train/valid/test TFRecords and "
+        "schema.json. One row per impression: map the columns to roles with --user-id, "
+        "--item-id, --label (repeat), --position, --bias, ... One row per slate (a search "
+        "page, a feed session): --slate-items names the list of shown items in rank order "
+        "and --clicked-items or --clicked-ranks the clicks; each shown item becomes an "
+        "impression with its 0-based position and a click label. Each mapping is COLUMN or "
+        "FEATURE=COLUMN. Integer columns stay integers, others become strings; rows are "
+        "split by a hash of the request id (else the user id). Errors name file, line and "
+        "column.",
+    )
+    add_files_flag(p, "--input", "log files or globs: .csv/.tsv, .jsonl, .parquet")
+    p.add_argument(
+        "--format",
+        choices=("auto", "csv", "jsonl", "parquet"),
+        default="auto",
+        help="input format (default: from the file name)",
+    )
+    p.add_argument("--user-id", default="user_id", help="user id column (default user_id)")
+    p.add_argument(
+        "--item-id",
+        default="item_id",
+        help="item id column; with --slate-items, the name of the item feature (item_id)",
+    )
+    p.add_argument("--label", action="append", help="label column, one task each (repeat)")
+    p.add_argument("--position", help="rank column (stored 0-based; see --one-based)")
+    p.add_argument("--bias", action="append", help="other bias column, e.g. device (repeat)")
+    p.add_argument("--request-id", help="request / page / session id column")
+    p.add_argument("--propensity", help="logged propensity column, in (0, 1]")
+    p.add_argument("--user-feature", action="append", help="user side-feature column (repeat)")
+    p.add_argument("--item-feature", action="append", help="item side-feature column (repeat)")
+    p.add_argument("--slate-items", help="slate rows: column listing the shown items in order")
+    p.add_argument("--clicked-items", help="slate rows: column listing the clicked items")
+    p.add_argument("--clicked-ranks", help="slate rows: column listing the clicked ranks")
+    p.add_argument("--slate-label", default="click", help="slate rows: label name (click)")
+    p.add_argument("--one-based", action="store_true", help="ranks in the input start at 1")
+    p.add_argument(
+        "--valid-fraction", type=float, default=0.1, help="requests dealt to valid (0.1)"
+    )
+    p.add_argument("--test-fraction", type=float, default=0.1, help="requests dealt to test (0.1)")
+    add_dataset_output_flags(p)
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser(
         "popularity",
