@@ -294,7 +294,7 @@ def test_multi_worker_killed_cluster_resumes_on_loopback(small_sim_dir, tmp_path
     deadline = time.time() + 240
     while completed_epochs(os.path.join(out, "backup")) < 1:
         assert time.time() < deadline and all(p.poll() is None for p in procs)
-        time.sleep(0.05)
+        time.sleep(0.25)
     procs[1].kill()  # kill -9 of the non-chief; then the cluster is restarted
     procs[0].kill()
     for p in procs:

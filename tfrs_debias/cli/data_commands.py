@@ -105,7 +105,7 @@ def cmd_popularity(args: argparse.Namespace) -> int:
 
 
 def cmd_ratings(args: argparse.Namespace) -> int:
-    from tfrs_debias.data.sources.ratings import ratings_dataset
+    from tfrs_debias.data.sources.ratings import ratings_dataset, ratings_summary
 
     written = ratings_dataset(
         args.train,
@@ -113,11 +113,13 @@ def cmd_ratings(args: argparse.Namespace) -> int:
         args.out,
         positive_threshold=args.positive_threshold,
         valid_fraction=args.valid_fraction,
+        slice_fraction=args.slice_fraction,
         seed=args.seed,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
     print_written(args.out, written)
+    print(ratings_summary(args.out))
     return EXIT_OK
 
 
@@ -227,7 +229,9 @@ def register(sub) -> None:
         "training file from the normal, biased policy and a test file of randomly assigned "
         "items. Writes train/valid/test logs with click = rating >= threshold (no position "
         "or device features) and a truth file so `evaluate` reports NDCG@5 per user and AUC "
-        "on the random test.",
+        "on the random test. Training rows carry an estimated propensity (item popularity, "
+        "times a naive-Bayes label factor when --slice-fraction gives a randomized slice) "
+        "for --config '{\"propensity_weighting\": \"snips\"}'.",
     )
     p.add_argument("--train", required=True, help="training triples (biased policy)")
     p.add_argument("--test", required=True, help="test triples (random items)")
@@ -243,6 +247,13 @@ def register(sub) -> None:
         type=float,
         default=0.1,
         help="training triples held out for validation (0.1)",
+    )
+    p.add_argument(
+        "--slice-fraction",
+        type=float,
+        default=0.0,
+        help="test users whose random ratings become the random_slice split (e.g. 0.05): "
+        "a randomized slice for tuning that also calibrates the logged propensities",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the validation split")
     add_overwrite_flags(p)

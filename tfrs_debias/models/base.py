@@ -41,6 +41,12 @@ class BaseEstimator(tfrs.Model):
     ):
         super().__init__(**kwargs)
         config = (config or EstimatorConfig()).with_tasks(schema.tasks)
+        if config.propensity_weighting != "none" and schema.propensity is None:
+            raise ValueError(
+                f"propensity_weighting {config.propensity_weighting!r} needs a propensity "
+                "feature (role 'propensity') in the logs; `tfrs-debias ratings` writes an "
+                "estimated one, `convert --propensity` maps a logged one"
+            )
         self.schema = schema
         self.config = config
         self.vocabularies = {k: list(v) for k, v in (vocabularies or {}).items()}
@@ -138,8 +144,31 @@ class BaseEstimator(tfrs.Model):
         """``[batch, num_tasks]`` float labels."""
         return tf.stack([tf.cast(features[t], tf.float32) for t in self.task_names], axis=-1)
 
-    def task_loss(self, labels: tf.Tensor, logits: tf.Tensor, compute_metrics: bool = True):
-        """``Σ_t w_t · mean BCE_t`` (metrics updated when ``compute_metrics``)."""
+    def example_weights(self, features: Features) -> tf.Tensor | None:
+        """``[batch]`` inverse-propensity weights of the loss, or None (unweighted).
+
+        ``propensity_weighting``: ``"ips"`` weighs each example by ``1 / max(p, clip)``
+        (the logged propensity ``p``, clipped from below: at most ``1 / clip``);
+        ``"snips"`` divides those by their batch mean (self-normalised: lower variance,
+        the weights average 1)."""
+        mode = self.config.propensity_weighting
+        if mode == "none":
+            return None
+        p = tf.reshape(tf.cast(features[self.schema.propensity.name], tf.float32), [-1])
+        weights = 1.0 / tf.maximum(p, self.config.propensity_clip)
+        if mode == "snips":
+            weights = weights / tf.reduce_mean(weights)
+        return weights
+
+    def task_loss(
+        self,
+        labels: tf.Tensor,
+        logits: tf.Tensor,
+        compute_metrics: bool = True,
+        weights: tf.Tensor | None = None,
+    ) -> tf.Tensor:
+        """``Σ_t w_t · mean(weights · BCE_t)`` (metrics, unweighted, updated when
+        ``compute_metrics``)."""
         total = tf.constant(0.0)
         for t, (task, weight) in enumerate(
             zip(self.ranking_tasks, self.config.task_weights, strict=True)
@@ -147,14 +176,19 @@ class BaseEstimator(tfrs.Model):
             per_example = task(
                 labels[:, t : t + 1], logits[:, t : t + 1], compute_metrics=compute_metrics
             )
+            if weights is not None:
+                per_example = per_example * weights
             total += weight * tf.nn.compute_average_loss(per_example)
         return total
 
     def compute_loss(self, inputs: Features, training: bool = False) -> tf.Tensor:
         out = self.forward(inputs, training=training)
         labels = self.labels(inputs)
+        weights = self.example_weights(inputs)
         return (
-            self.task_loss(labels, out["logits"]) + out["aux_loss"] + self.extra_loss(out, labels)
+            self.task_loss(labels, out["logits"], weights=weights)
+            + out["aux_loss"]
+            + self.extra_loss(out, labels)
         )
 
     def _replica_loss(self, loss: tf.Tensor) -> tf.Tensor:

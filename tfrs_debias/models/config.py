@@ -11,6 +11,7 @@ from typing import Any
 from tfrs_debias.models.registry import REGISTRY
 
 COMBINES = ("multiply", "add")
+PROPENSITY_WEIGHTINGS = ("none", "ips", "snips")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +53,10 @@ class EstimatorConfig:
       popularity_keep: κ, how much popularity the served score keeps:
         ``r + κ · (pop(F) − pop(F_neutral))``. 0 (default) is the full intervention
         ``do(F = neutral)``, and serving then reads no popularity feature.
+      propensity_weighting: ``"none"``, ``"ips"`` (each example's loss weighed by
+        1 / its logged propensity) or ``"snips"`` (those weights divided by their batch
+        mean). Needs a ``propensity`` feature. The validation loss is weighed alike.
+      propensity_clip: propensities below it count as it (IPS weights <= 1 / clip).
     """
 
     model: str = "position_debiased"
@@ -78,6 +83,8 @@ class EstimatorConfig:
     learning_rate: float = 1e-3
     popularity_units: tuple[int, ...] = (16,)
     popularity_keep: float = 0.0
+    propensity_weighting: str = "none"
+    propensity_clip: float = 0.05
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -103,6 +110,13 @@ class EstimatorConfig:
             problems.append("embedding_dim and hidden_units must be positive")
         if self.gradient_reversal < 0 or self.item_marginal_alpha < 0:
             problems.append("gradient_reversal and item_marginal_alpha must be >= 0")
+        if self.propensity_weighting not in PROPENSITY_WEIGHTINGS:
+            problems.append(
+                f"propensity_weighting {self.propensity_weighting!r} is not one of "
+                f"{PROPENSITY_WEIGHTINGS}"
+            )
+        if not 0 < self.propensity_clip <= 1:
+            problems.append("propensity_clip must be in (0, 1]")
         if not 0 <= self.popularity_keep <= 1:
             problems.append("popularity_keep must be in [0, 1]")
         if problems:

@@ -16,8 +16,18 @@ from tfrs_debias.schema import ImpressionSchema
 
 #: Splits a dataset directory can hold: ``full_*`` are the full-information twins (the
 #: same slates, every impression examined: the ceiling), ``oracle_*`` the
-#: same-click-volume twins without a position effect (not a ceiling).
-SPLITS = ("train", "valid", "test", "full_train", "full_valid", "oracle_train", "oracle_valid")
+#: same-click-volume twins without a position effect (not a ceiling), ``random_slice``
+#: a small randomly exposed sample (ratings data).
+SPLITS = (
+    "train",
+    "valid",
+    "test",
+    "random_slice",
+    "full_train",
+    "full_valid",
+    "oracle_train",
+    "oracle_valid",
+)
 
 
 def flatten_slates(

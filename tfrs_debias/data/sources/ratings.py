@@ -18,7 +18,7 @@ import numpy as np
 
 from tfrs_debias.data.io.log_dataset import write_log_dataset
 from tfrs_debias.data.io.truth import GroundTruth, count_lookup
-from tfrs_debias.schema import ImpressionSchema
+from tfrs_debias.schema import Feature, ImpressionSchema
 
 _SPLIT = re.compile(r"[\s,]+")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -71,43 +71,124 @@ def read_triples(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
+def estimate_propensities(
+    items: np.ndarray,
+    labels: np.ndarray,
+    slice_labels: np.ndarray | None = None,
+    power: float = 0.5,
+) -> tuple[np.ndarray, str]:
+    """Observation propensities of the logged (biased) rows, for IPS/SNIPS training.
+
+    * Item popularity (Yang et al., RecSys 2018): ``p_i ∝ (n_i / max n)^power`` with
+      ``n_i`` the item's observed rows — popular items are more likely to be observed.
+    * With a randomized slice (labels of randomly exposed pairs), times the naive-Bayes
+      label factor (Schnabel et al., ICML 2016): ``P(O=1 | y) ∝ P(y | O=1) / P(y)``,
+      ``P(y)`` from the slice — users rate what they like more often (MNAR).
+
+    Returns ``(propensities in (0, 1] scaled so the largest is 1, a description)``.
+    """
+    ids, inverse, counts = np.unique(items, return_inverse=True, return_counts=True)
+    score = (counts[inverse] / counts.max()) ** power
+    method = f"item popularity^{power:g}"
+    if slice_labels is not None and len(slice_labels):
+        labels = np.asarray(labels, np.int64)
+        observed = np.bincount(labels, minlength=2) / len(labels)
+        randomized = np.bincount(np.asarray(slice_labels, np.int64), minlength=2)
+        randomized = (randomized + 1) / (randomized.sum() + 2)  # Laplace: no empty class
+        score = score * (observed / randomized)[labels]
+        method += f" x naive-Bayes label factor ({len(slice_labels)} slice rows)"
+    return (score / score.max()).astype(np.float32), method
+
+
 def ratings_dataset(
     train_path: str,
     test_path: str,
     out_dir: str,
     positive_threshold: float = 4.0,
     valid_fraction: float = 0.1,
+    slice_fraction: float = 0.0,
     seed: int = 0,
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, list[str]]:
-    """Writes train/valid (from the biased file), test (the random file), schema and truth."""
-    schema = ImpressionSchema.default(tasks=("click",), bias=False, request_id=False)
-    tu, ti, tr = read_triples(train_path)
-    eu, ei, er = read_triples(test_path)
+    """Writes train/valid (from the biased file), test (the random file), schema and
+    truth; see `write_ratings_dataset`."""
+    metadata = {
+        "source": "ratings",
+        "train": os.path.abspath(train_path),
+        "test": os.path.abspath(test_path),
+    }
+    return write_ratings_dataset(
+        read_triples(train_path),
+        read_triples(test_path),
+        out_dir,
+        positive_threshold=positive_threshold,
+        valid_fraction=valid_fraction,
+        slice_fraction=slice_fraction,
+        seed=seed,
+        overwrite=overwrite,
+        progress=progress,
+        metadata=metadata,
+    )
+
+
+def write_ratings_dataset(
+    train: tuple[np.ndarray, np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray, np.ndarray],
+    out_dir: str,
+    positive_threshold: float = 4.0,
+    valid_fraction: float = 0.1,
+    slice_fraction: float = 0.0,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = True,
+    metadata: dict | None = None,
+) -> dict[str, list[str]]:
+    """Writes ``(users, items, ratings)`` of the biased policy as train/valid and of the
+    random exposure as test (logs and truth), with ``click = rating >= threshold``.
+
+    ``slice_fraction`` of the random test's users (by a seeded draw) become the
+    ``random_slice`` split instead (the papers' protocol uses 5%): a randomized slice
+    for tuning and for calibrating propensities. Every row carries a ``propensity``:
+    `estimate_propensities` for train/valid, 1 for the random test and slice.
+    """
+    schema = ImpressionSchema.default(tasks=("click",), bias=False, request_id=False).replace(
+        add=[Feature("propensity", "float32", "propensity")]
+    )
+    tu, ti, tr = train
+    eu, ei, er = test
     rng = np.random.default_rng(seed)
     valid = rng.random(len(tu)) < valid_fraction
+    slice_users = np.unique(eu)
+    slice_users = slice_users[rng.random(len(slice_users)) < slice_fraction]
+    in_slice = np.isin(eu, slice_users)
+    click = (tr >= positive_threshold).astype(np.int64)
+    slice_click = (er[in_slice] >= positive_threshold).astype(np.int64)
+    propensity, method = estimate_propensities(ti, click, slice_click if in_slice.any() else None)
 
-    def columns(u, i, r):
-        return {"user_id": u, "item_id": i, "click": (r >= positive_threshold).astype(np.int64)}
+    def columns(u, i, r, p):
+        return {
+            "user_id": u,
+            "item_id": i,
+            "click": (r >= positive_threshold).astype(np.int64),
+            "propensity": p,
+        }
 
+    ones = np.ones(len(eu), np.float32)
     splits = {
-        "train": columns(tu[~valid], ti[~valid], tr[~valid]),
-        "valid": columns(tu[valid], ti[valid], tr[valid]),
-        "test": columns(eu, ei, er),
+        "train": columns(tu[~valid], ti[~valid], tr[~valid], propensity[~valid]),
+        "valid": columns(tu[valid], ti[valid], tr[valid], propensity[valid]),
+        "test": columns(eu[~in_slice], ei[~in_slice], er[~in_slice], ones[~in_slice]),
     }
+    if in_slice.any():
+        splits["random_slice"] = columns(eu[in_slice], ei[in_slice], er[in_slice], ones[in_slice])
     truth = _truth(
-        eu,
-        ei,
-        er,
+        eu[~in_slice],
+        ei[~in_slice],
+        er[~in_slice],
         splits["train"],
         positive_threshold,
-        {
-            "source": "ratings",
-            "train": os.path.abspath(train_path),
-            "test": os.path.abspath(test_path),
-            "positive_threshold": positive_threshold,
-        },
+        {**(metadata or {}), "positive_threshold": positive_threshold, "propensity": method},
     )
     return write_log_dataset(
         out_dir,
@@ -119,6 +200,33 @@ def ratings_dataset(
         overwrite=overwrite,
         progress=progress,
     )
+
+
+def ratings_summary(data_dir: str) -> str:
+    """One line per split (rows, users, items, positive rate) and the users of the test
+    truth without a positive (NDCG is undefined for them)."""
+    from tfrs_debias.data.io.log_directory import LogDirectory
+    from tfrs_debias.data.io.reader import read_columns
+
+    folder = LogDirectory(data_dir)
+    schema = folder.schema()
+    lines = []
+    for split in folder.splits:
+        cols = read_columns(folder.files(split), schema)
+        if not cols:
+            continue
+        lines.append(
+            f"{split:<13}{len(cols['click']):>9,} rows {len(np.unique(cols['user_id'])):>7,} "
+            f"users {len(np.unique(cols['item_id'])):>7,} items  "
+            f"positive rate {cols['click'].mean():.3f}"
+        )
+    truth = folder.truth()
+    if truth is not None:
+        rel = truth.relevance["click"]
+        none = int((np.nansum(rel, axis=1) == 0).sum())
+        lines.append(f"test users without a positive: {none} of {len(truth.users)}")
+        lines.append(f"propensities: {truth.metadata.get('propensity', '-')}")
+    return "\n".join(lines)
 
 
 def _truth(users, items, ratings, train, threshold, metadata) -> GroundTruth:

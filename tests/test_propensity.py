@@ -1,0 +1,133 @@
+"""Propensity-weighted losses (IPS, SNIPS, clipping), estimated propensities and the
+MNAR ratings simulator: values worked out by hand."""
+
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrs_debias.data.io.log_directory import LogDirectory
+from tfrs_debias.data.io.reader import read_columns
+from tfrs_debias.data.sources.mnar_ratings import MnarRatingsConfig, MnarRatingsSimulator
+from tfrs_debias.data.sources.ratings import estimate_propensities
+from tfrs_debias.models import EstimatorConfig, build_estimator
+from tfrs_debias.schema import Feature, ImpressionSchema
+from tfrs_debias.serving import export_saved_model
+from tfrs_debias.training import train
+
+SMALL = dict(embedding_dim=4, hidden_units=(8,), component_units=(4,), gate_units=(4,))
+SCHEMA = ImpressionSchema.default(tasks=("click",), bias=False, request_id=False).replace(
+    add=[Feature("prop", "float32", "propensity")]
+)
+
+
+def _model(weighting, clip=0.05):
+    config = EstimatorConfig(
+        model="multi_task", propensity_weighting=weighting, propensity_clip=clip, **SMALL
+    )
+    return build_estimator(SCHEMA, config)
+
+
+def test_ips_snips_and_clipping_by_hand():
+    # labels 1, 0; logits ln 3 (p = 0.75) and 0 (p = 0.5): BCE = -ln 0.75 and ln 2.
+    labels = tf.constant([[1.0], [0.0]])
+    logits = tf.constant([[math.log(3.0)], [0.0]])
+    bce = np.array([-math.log(0.75), math.log(2.0)])
+    features = {"prop": tf.constant([0.5, 0.02])}  # 0.02 is clipped to 0.05: weight 20
+    ips = _model("ips")
+    w = ips.example_weights(features).numpy()
+    np.testing.assert_allclose(w, [2.0, 20.0])
+    loss = ips.task_loss(
+        labels, logits, compute_metrics=False, weights=ips.example_weights(features)
+    )
+    assert float(loss) == pytest.approx((2 * bce[0] + 20 * bce[1]) / 2, rel=1e-6)
+    snips = _model("snips")
+    np.testing.assert_allclose(
+        snips.example_weights(features).numpy(), [2 / 11, 20 / 11], rtol=1e-6
+    )
+    loss = snips.task_loss(
+        labels, logits, compute_metrics=False, weights=snips.example_weights(features)
+    )
+    assert float(loss) == pytest.approx((2 * bce[0] + 20 * bce[1]) / 11 / 2, rel=1e-6)
+    # A looser clip: 0.02 counts as 0.02 (weight 50).
+    np.testing.assert_allclose(_model("ips", clip=0.01).example_weights(features), [2.0, 50.0])
+    none = _model("none")
+    assert none.example_weights(features) is None
+    assert float(none.task_loss(labels, logits, compute_metrics=False)) == pytest.approx(
+        bce.mean(), rel=1e-6
+    )
+
+
+def test_weighting_needs_a_propensity_feature():
+    schema = ImpressionSchema.default(tasks=("click",), bias=False)
+    with pytest.raises(ValueError, match="needs a propensity feature"):
+        build_estimator(schema, EstimatorConfig(model="multi_task", propensity_weighting="ips"))
+    with pytest.raises(ValueError, match="propensity_weighting 'dr' is not one of"):
+        EstimatorConfig(propensity_weighting="dr")
+    with pytest.raises(ValueError, match="propensity_clip must be in"):
+        EstimatorConfig(propensity_clip=0.0)
+
+
+def test_estimated_propensities_by_hand():
+    items = np.array([1, 1, 1, 1, 2])  # item 1 seen 4 times, item 2 once
+    labels = np.array([1, 1, 0, 0, 1])
+    p, method = estimate_propensities(items, labels, power=0.5)
+    np.testing.assert_allclose(p, [1, 1, 1, 1, 0.5])  # (1/4)^0.5 = 0.5
+    assert method == "item popularity^0.5"
+    # Slice: 1 positive in 4 -> Laplace P(y=1) = 2/6, P(y=0) = 4/6; observed P(y=1) = 3/5.
+    # Factor y=1: (3/5)/(2/6) = 1.8, y=0: (2/5)/(4/6) = 0.6; times popularity, max -> 1.
+    p, method = estimate_propensities(items, labels, np.array([1, 0, 0, 0]), power=0.5)
+    raw = np.array([1.8, 1.8, 0.6, 0.6, 0.9])
+    np.testing.assert_allclose(p, raw / 1.8, rtol=1e-6)
+    assert "naive-Bayes" in method and "4 slice rows" in method
+
+
+def test_mnar_simulator_is_missing_not_at_random(tmp_path):
+    sim = MnarRatingsSimulator(MnarRatingsConfig(num_users=300, num_items=200, seed=1))
+    (tu, ti, tr), (eu, ei, er), prob = sim.simulate()
+    ratings = sim.ratings()
+    assert set(np.unique(ratings)) == {1, 2, 3, 4, 5}
+    assert (ratings >= 4).mean() == pytest.approx(0.15, abs=0.01)
+    assert len(tu) / ratings.size == pytest.approx(0.03, rel=0.1)  # density
+    assert (tr >= 4).mean() > 2 * (er >= 4).mean()  # self-selection: liked items rated more
+    assert len(eu) == 300 * 10 and (er >= 4).mean() == pytest.approx(0.15, abs=0.03)
+    out = str(tmp_path / "mnar")
+    sim.write(out, slice_fraction=0.1, progress=False)
+    folder = LogDirectory(out)
+    assert set(folder.splits) == {"train", "valid", "test", "random_slice"}
+    cols = read_columns(folder.require("train"), folder.schema())
+    assert cols["propensity"].min() > 0 and cols["propensity"].max() == pytest.approx(1.0)
+    test = read_columns(folder.require("test"), folder.schema())
+    assert (test["propensity"] == 1).all()
+    slice_users = set(read_columns(folder.require("random_slice"), folder.schema())["user_id"])
+    assert not slice_users & set(test["user_id"].tolist())
+    assert "naive-Bayes" in folder.truth().metadata["propensity"]
+
+
+def test_snips_training_round_trips_through_export(tmp_path):
+    out = str(tmp_path / "mnar")
+    MnarRatingsSimulator(MnarRatingsConfig(num_users=150, num_items=80, seed=2)).write(
+        out, progress=False
+    )
+    folder = LogDirectory(out)
+    result = train(
+        folder.require("train"),
+        str(tmp_path / "run"),
+        EstimatorConfig(model="factorized", propensity_weighting="snips", **SMALL),
+        folder.schema(),
+        epochs=2,
+        verbose=0,
+    )
+    assert np.isfinite(result.metrics["final"]["loss"])
+    path = export_saved_model(result.model, str(tmp_path / "export"))
+    test = read_columns(folder.require("test"), folder.schema())
+    inputs = {
+        "user_id": tf.constant(test["user_id"][:50]),
+        "item_id": tf.constant(test["item_id"][:50]),
+    }
+    served = tf.saved_model.load(path).signatures["serving_default"](**inputs)["click"].numpy()
+    expected = result.model.debiased_probabilities(inputs).numpy()[:, 0]
+    np.testing.assert_allclose(served, expected, rtol=1e-5)
+    assert os.path.exists(os.path.join(path, "saved_model.pb"))
