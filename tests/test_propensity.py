@@ -131,3 +131,18 @@ def test_snips_training_round_trips_through_export(tmp_path):
     expected = result.model.debiased_probabilities(inputs).numpy()[:, 0]
     np.testing.assert_allclose(served, expected, rtol=1e-5)
     assert os.path.exists(os.path.join(path, "saved_model.pb"))
+
+
+def test_tuner_searches_the_weighting_when_propensities_are_logged():
+    from tfrs_debias.tuning import SearchSpace
+    from tfrs_debias.tuning.search_space import config_fields
+
+    plain = SearchSpace.from_json("multi_task", None, [], schema=SCHEMA.replace(drop=["prop"]))
+    assert "propensity_weighting" not in plain.entries
+    space = SearchSpace.from_json("multi_task", None, ["propensity_weighting=snips"], schema=SCHEMA)
+    assert space.entries["propensity_weighting"] == "snips"
+    values = {k: (v[0] if isinstance(v, list) else v) for k, v in space.entries.items()}
+    values["learning_rate"] = 1e-3
+    fields = config_fields("multi_task", values, ("click",))
+    assert (fields["propensity_weighting"], fields["propensity_clip"]) == ("snips", 0.02)
+    build_estimator(SCHEMA, EstimatorConfig.from_dict(fields))

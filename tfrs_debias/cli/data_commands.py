@@ -231,7 +231,7 @@ def register(sub) -> None:
         "or device features) and a truth file so `evaluate` reports NDCG@5 per user and AUC "
         "on the random test. Training rows carry an estimated propensity (item popularity, "
         "times a naive-Bayes label factor when --slice-fraction gives a randomized slice) "
-        "for --config '{\"propensity_weighting\": \"snips\"}'.",
+        'for --config \'{"propensity_weighting": "snips"}\'.',
     )
     p.add_argument("--train", required=True, help="training triples (biased policy)")
     p.add_argument("--test", required=True, help="test triples (random items)")

@@ -53,7 +53,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     files = expand_files(args.train_files)
     schema = resolve_schema(args.schema, files, tasks=tasks_of(args)).for_tasks(tasks_of(args))
-    space = SearchSpace.from_json(args.model, args.space, args.fix or [])
+    space = SearchSpace.from_json(args.model, args.space, args.fix or [], schema=schema)
     result = run_tuning(
         files,
         args.valid_files,

@@ -32,6 +32,11 @@ MIXTURE = {
     "item_marginal_alpha": [0.0, 0.25, 0.5, 1.0],
 }
 ANCHOR = {"anchor_weight": [0.03, 0.1, 0.3, 1.0], "bias_anchor_weight": [0.0, 0.1]}
+#: Searched for every estimator when the logs carry a propensity (`for_schema`).
+PROPENSITY = {
+    "propensity_weighting": ["none", "ips", "snips"],
+    "propensity_clip": [0.02, 0.05, 0.1],
+}
 
 #: Hyper-parameter groups an estimator's registry entry names in ``search_groups``.
 GROUPS = {"common": COMMON, "mmoe": MMOE, "bias": BIAS, "mixture": MIXTURE, "anchor": ANCHOR}
@@ -57,6 +62,13 @@ class SearchSpace:
     def default(cls, model: str) -> SearchSpace:
         return cls(model, family(model))
 
+    def for_schema(self, schema) -> SearchSpace:
+        """Adds the `PROPENSITY` entries when ``schema`` has a propensity feature (those
+        already set are kept)."""
+        if schema.propensity is None:
+            return self
+        return SearchSpace(self.model, {**PROPENSITY, **self.entries})
+
     def override(self, changes: Mapping[str, Any]) -> SearchSpace:
         """Narrows or fixes entries; unknown names are an error."""
         unknown = set(changes) - set(self.entries)
@@ -71,8 +83,12 @@ class SearchSpace:
         return SearchSpace(self.model, {**self.entries, **changes})
 
     @classmethod
-    def from_json(cls, model: str, path: str | None, fixes: list[str] = ()) -> SearchSpace:
-        space = cls.default(model)
+    def from_json(
+        cls, model: str, path: str | None, fixes: list[str] = (), schema=None
+    ) -> SearchSpace:
+        """The default space (with `PROPENSITY` when ``schema`` logs propensities),
+        narrowed by a JSON file and ``NAME=VALUE`` fixes."""
+        space = cls.default(model) if schema is None else cls.default(model).for_schema(schema)
         if path:
             with open(path, encoding="utf-8") as fh:
                 space = space.override(json.load(fh))
@@ -125,6 +141,9 @@ def config_fields(model: str, values: Mapping[str, Any], tasks: tuple[str, ...])
             component_units=[int(values["component_width"])],
             item_marginal_alpha=float(values["item_marginal_alpha"]),
         )
+    if "propensity_weighting" in values:
+        fields["propensity_weighting"] = str(values["propensity_weighting"])
+        fields["propensity_clip"] = float(values.get("propensity_clip", 0.05))
     if "anchor_weight" in values:
         w = float(values["anchor_weight"])
         fields["anchor_weights"] = [w, w, float(values.get("bias_anchor_weight", 0.0))]

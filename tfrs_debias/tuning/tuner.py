@@ -165,7 +165,7 @@ def run_tuning(
         raise ValueError(f"tuner must be one of {TUNERS}, got {tuner!r}")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    space = space or SearchSpace.default(model)
+    space = (space or SearchSpace.default(model)).for_schema(schema)
     train_paths, valid_paths = expand_files(train_files), expand_files(valid_files)
     task = schema.tasks[0]
     if truth_dir is None:
