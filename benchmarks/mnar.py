@@ -35,6 +35,7 @@ VARIANTS = {
     "naive (multi_task)": {"model": "multi_task"},
     "IPS": {"model": "multi_task", "propensity_weighting": "ips"},
     "SNIPS": {"model": "multi_task", "propensity_weighting": "snips"},
+    "SNIPS, true propensities": {"model": "multi_task", "propensity_weighting": "snips"},
     "factorized": {"model": "factorized"},
     "factorized + SNIPS": {"model": "factorized", "propensity_weighting": "snips"},
     "anchored_factorized": {"model": "anchored_factorized"},
@@ -112,9 +113,13 @@ def main(argv=None) -> None:
         (biased_train, test, _) = sim.simulate()
         random_dir = os.path.join(tmp, "random")
         write_ratings_dataset((ru, ri, ratings[ru, ri]), test, random_dir, progress=False)
+        true_dir = os.path.join(tmp, "true_propensities")
+        sim.write(true_dir, slice_fraction=0.05, progress=False, true_propensities=True)
         runs = {**VARIANTS, "ceiling: random data": {"model": "multi_task"}}
         for name, fields in runs.items():
-            source = LogDirectory(random_dir if name.startswith("ceiling") else data)
+            source = LogDirectory(
+                random_dir if name.startswith("ceiling") else true_dir if "true" in name else data
+            )
             result = train(
                 source.require("train"),
                 os.path.join(tmp, "runs", name.replace(" ", "_")),

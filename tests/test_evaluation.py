@@ -82,6 +82,10 @@ def test_snips_weighted_logged_metrics(tmp_path):
         -(y * np.log(0.3) + (1 - y) * np.log(0.7)).mean(), rel=1e-4
     )
     assert m["auc"] == pytest.approx(0.5, abs=1e-6)  # constant full probabilities
+    # The served AUC ranks by the served probabilities: pairs (pos, neg), ties count 1/2.
+    pos, neg = p_served[y == 1], p_served[y == 0]
+    expected = ((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])).mean()
+    assert m["served_auc"] == pytest.approx(expected, abs=2e-3)
     assert out["rows"] == n
 
 

@@ -224,14 +224,17 @@ class Evaluator:
         data_schema: ImpressionSchema,
         batch_size: int = 16384,
     ) -> dict[str, Any]:
-        """AUC and log-loss of the full probabilities per task; SNIPS-weighted AUC and
-        log-loss of the served probabilities when the logs carry a propensity."""
+        """AUC and log-loss of the full (training-path) probabilities per task, the AUC of
+        the served probabilities (``served_auc``: what production ranks by; on a random
+        test the one to read), and SNIPS-weighted AUC and log-loss of the served
+        probabilities when the logs carry a propensity."""
         prop = data_schema.propensity
         metrics: dict[str, dict] = {}
         for t in scorer.tasks:
             metrics[t] = {
                 "auc": keras.metrics.AUC(num_thresholds=2000),
                 "logloss": keras.metrics.BinaryCrossentropy(),
+                "served_auc": keras.metrics.AUC(num_thresholds=2000),
             }
             if prop is not None:
                 metrics[t]["snips_auc"] = keras.metrics.AUC(num_thresholds=2000)
@@ -253,12 +256,13 @@ class Evaluator:
     @staticmethod
     def _update_logged(scorer: Scorer, batch: dict, metrics: dict, prop) -> float:
         """Adds one batch to the `logged` metrics; returns its sum of IPS weights."""
-        full = (scorer.biased or scorer.debiased)(batch)
-        served = scorer.debiased(batch) if prop is not None else None
+        served = scorer.debiased(batch)
+        full = scorer.biased(batch) if scorer.biased is not None else served
         w = 1.0 / batch[prop.name] if prop is not None else None
         for i, t in enumerate(scorer.tasks):
             y = tf.cast(batch[t], tf.float32)
             metrics[t]["auc"].update_state(y, full[:, i])
+            metrics[t]["served_auc"].update_state(y, served[:, i])
             metrics[t]["logloss"].update_state(y[:, None], full[:, i : i + 1])
             if w is not None:
                 metrics[t]["snips_auc"].update_state(y, served[:, i], sample_weight=w)

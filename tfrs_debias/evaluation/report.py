@@ -245,15 +245,21 @@ def write_report(
     logged = {n: r["logged"] for n, r in results.items() if r.get("logged")}
     if logged:
         lines += [
-            "## Logged test data (full click probabilities)",
+            "## Logged test data",
             "",
-            "| model | task | AUC | log-loss | SNIPS AUC (served) | SNIPS log-loss |",
-            "|---|---|---|---|---|---|",
+            "AUC and log-loss of the full (training-path) probabilities, which model the "
+            "logs' bias; AUC of the served (debiased) probabilities, which production ranks "
+            "by — on a randomly exposed test, the served AUC is the one to compare.",
+            "",
+            "| model | task | AUC (full) | log-loss (full) | AUC (served) | SNIPS AUC (served) "
+            "| SNIPS log-loss |",
+            "|---|---|---|---|---|---|---|",
         ]
         for name, lg in logged.items():
             for t, m in lg["tasks"].items():
                 lines.append(
                     f"| {name} | {t} | {m['auc']:.4f} | {m['logloss']:.4f} | "
+                    f"{_fmt(m.get('served_auc'))} | "
                     f"{_fmt(m.get('snips_auc'))} | {_fmt(m.get('snips_logloss'))} |"
                 )
         lines.append("")

@@ -90,8 +90,12 @@ class MnarRatingsSimulator:
         slice_fraction: float = 0.0,
         overwrite: bool = False,
         progress: bool = True,
+        true_propensities: bool = False,
     ) -> dict[str, list[str]]:
-        train, test, _ = self.simulate()
+        """Writes the dataset folder; the training rows' ``propensity`` is estimated as
+        for real data, or with ``true_propensities`` the simulator's own observation
+        probabilities (a diagnostic: what IPS can do when propensities are right)."""
+        train, test, prob = self.simulate()
         return write_ratings_dataset(
             train,
             test,
@@ -101,4 +105,5 @@ class MnarRatingsSimulator:
             overwrite=overwrite,
             progress=progress,
             metadata={"source": "mnar_ratings", "config": dataclasses.asdict(self.config)},
+            propensities=prob[train[0], train[1]] if true_propensities else None,
         )

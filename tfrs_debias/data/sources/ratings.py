@@ -143,6 +143,7 @@ def write_ratings_dataset(
     overwrite: bool = False,
     progress: bool = True,
     metadata: dict | None = None,
+    propensities: np.ndarray | None = None,
 ) -> dict[str, list[str]]:
     """Writes ``(users, items, ratings)`` of the biased policy as train/valid and of the
     random exposure as test (logs and truth), with ``click = rating >= threshold``.
@@ -150,7 +151,8 @@ def write_ratings_dataset(
     ``slice_fraction`` of the random test's users (by a seeded draw) become the
     ``random_slice`` split instead (the papers' protocol uses 5%): a randomized slice
     for tuning and for calibrating propensities. Every row carries a ``propensity``:
-    `estimate_propensities` for train/valid, 1 for the random test and slice.
+    `estimate_propensities` for train/valid (or the given ``propensities`` of the
+    training triples, e.g. a simulator's true ones), 1 for the random test and slice.
     """
     schema = ImpressionSchema.default(tasks=("click",), bias=False, request_id=False).replace(
         add=[Feature("propensity", "float32", "propensity")]
@@ -165,6 +167,9 @@ def write_ratings_dataset(
     click = (tr >= positive_threshold).astype(np.int64)
     slice_click = (er[in_slice] >= positive_threshold).astype(np.int64)
     propensity, method = estimate_propensities(ti, click, slice_click if in_slice.any() else None)
+    if propensities is not None:
+        propensity = np.asarray(propensities, np.float32)
+        method = "given (true observation probabilities)"
 
     def columns(u, i, r, p):
         return {
