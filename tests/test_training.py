@@ -317,3 +317,42 @@ def test_multi_worker_killed_cluster_resumes_on_loopback(small_sim_dir, tmp_path
     assert load_run(out).task_names == ("click", "like")  # the chief wrote the model
     assert not os.listdir(os.path.join(out, ".workers"))
     assert not [p for p in os.listdir(tempfile.gettempdir()) if p.startswith("tfrs_debias_worker")]
+
+
+def test_value_counter_merges_batches_by_hand():
+    from tfrs_debias.training.trainer import ValueCounter
+
+    counter = ValueCounter(min_buffer=2)  # merges after almost every batch
+    for batch in ([5, 5, 7], [7, 9], [5], [9, 9, 9]):
+        counter.add(np.array(batch))
+    values, counts = counter.result()
+    assert values.tolist() == [5, 7, 9] and counts.tolist() == [3, 2, 4]
+    strings = ValueCounter()
+    strings.add(np.array([b"b", b"a", b"b"]))
+    assert [v.tolist() for v in strings.result()] == [[b"a", b"b"], [1, 2]]
+    assert ValueCounter().result()[0].size == 0
+
+
+def test_checkpoint_retention_keeps_the_last_and_the_best(small_sim_dir, tmp_path):
+    from tfrs_debias.training.checkpoint_retention import CheckpointRetention
+
+    history = {"val_loss": [0.9, 0.5, 0.7, 0.8, 0.6]}
+    rule = CheckpointRetention("e-{epoch:02d}", lambda: history, keep_last=2)
+    assert rule.kept_epochs(5) == {1, 3, 4}  # the best (0.5, epoch 2) and the last two
+    assert rule.kept_epochs(2) == {0, 1}
+    out = tmp_path / "run"
+    result = train(
+        f"{small_sim_dir}/train-*",
+        str(out),
+        EstimatorConfig(model="multi_task", **SMALL),
+        _schema(small_sim_dir),
+        epochs=4,
+        steps_per_epoch=2,
+        early_stopping_patience=0,
+        keep_checkpoints=1,
+        verbose=0,
+        validate="none",
+    )
+    best = int(np.argmin(result.history["val_loss"])) + 1
+    kept = sorted({p.name.split(".")[0] for p in (out / "checkpoints").glob("epoch-*.index")})
+    assert kept == sorted({f"epoch-{best:02d}", "epoch-04"})

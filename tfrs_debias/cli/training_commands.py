@@ -40,6 +40,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         steps_per_epoch=args.steps_per_epoch,
         verbose=0 if args.quiet else "auto",
         overwrite=args.overwrite,
+        keep_checkpoints=args.keep_checkpoints or None,
     )
     if result.is_chief:
         print(result.summary())
@@ -139,6 +140,13 @@ def register(sub) -> None:
         help="replace a run already in --out (a finished one, or one with other settings), "
         "removing its files; without it such a rerun is refused, and a killed run with the "
         "same settings resumes",
+    )
+    p.add_argument(
+        "--keep-checkpoints",
+        type=int,
+        default=2,
+        help="per-epoch checkpoints kept in RUN_DIR/checkpoints: the last N and the best "
+        "epoch's (default 2; 0 keeps every epoch's)",
     )
     add_quiet_flag(p)
     p.set_defaults(func=cmd_train)

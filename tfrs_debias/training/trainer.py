@@ -30,6 +30,7 @@ from tfrs_debias.data.io.reader import holdout_filter, make_dataset
 from tfrs_debias.data.io.validation import located_errors, validate_files
 from tfrs_debias.models import BaseEstimator, EstimatorConfig, build_estimator
 from tfrs_debias.schema import ImpressionSchema
+from tfrs_debias.training.checkpoint_retention import CheckpointRetention
 from tfrs_debias.training.run_directory import RunDirectory
 from tfrs_debias.training.run_state import RunState, completed_epochs
 
@@ -91,23 +92,58 @@ def build_vocabularies(
     The pass parses every feature of ``schema`` and checks its rules, so a bad record
     fails here, before any training (run it inside `located_errors` to name it)."""
     feats = vocabulary_features(schema)
-    columns: dict[str, list[np.ndarray]] = {f.name: [] for f in feats}
+    counters = {f.name: ValueCounter() for f in feats}
     rows = 0
     for batch in make_dataset(files, schema, batch_size=65536, shuffle=False):
-        for name in columns:
-            columns[name].append(batch[name].numpy())
+        for name, counter in counters.items():
+            counter.add(batch[name].numpy())
         rows += int(next(iter(batch.values())).shape[0])
     vocabularies = {}
     for f in feats:
-        parts = columns[f.name]
-        values, counts = np.unique(
-            np.concatenate(parts) if parts else np.array([]), return_counts=True
-        )
+        values, counts = counters[f.name].result()
         keep = counts >= (min_count if f.role in ("user_id", "item_id") else 1)
         order = np.argsort(-counts[keep], kind="stable")
         vocab = values[keep][order]
         vocabularies[f.name] = [v.decode() if isinstance(v, bytes) else int(v) for v in vocab]
     return vocabularies, rows
+
+
+class ValueCounter:
+    """Counts of distinct values over a stream of batches in bounded memory: each
+    batch is reduced to its distinct values and counts, and those are merged whenever
+    the buffer outgrows the merged table (so memory is ~ the distinct values, not the
+    rows: the vocabulary pass no longer holds every row's ids)."""
+
+    def __init__(self, min_buffer: int = 1 << 22):
+        self.values: np.ndarray | None = None
+        self.counts = np.zeros(0, np.int64)
+        self._buffer: list[tuple[np.ndarray, np.ndarray]] = []
+        self._buffered = 0
+        self.min_buffer = min_buffer
+
+    def add(self, values: np.ndarray) -> None:
+        distinct, counts = np.unique(values, return_counts=True)
+        self._buffer.append((distinct, counts))
+        self._buffered += len(distinct)
+        if self._buffered > max(self.min_buffer, 2 * len(self.counts)):
+            self._merge()
+
+    def _merge(self) -> None:
+        parts = self._buffer + ([(self.values, self.counts)] if self.values is not None else [])
+        if not parts:
+            return
+        values = np.concatenate([v for v, _ in parts])
+        counts = np.concatenate([c for _, c in parts])
+        self.values, inverse = np.unique(values, return_inverse=True)
+        self.counts = np.bincount(inverse.reshape(-1), weights=counts).astype(np.int64)
+        self._buffer, self._buffered = [], 0
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(distinct values sorted, their counts)``."""
+        self._merge()
+        if self.values is None:
+            return np.array([]), np.zeros(0, np.int64)
+        return self.values, self.counts
 
 
 def auto_batch_size(rows: int) -> int:
@@ -214,6 +250,7 @@ def train(
     verbose: int | str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
     overwrite: bool = False,
+    keep_checkpoints: int | None = 2,
 ) -> TrainResult:
     """Trains ``config.model`` on ``train_files`` and writes the run to ``out_dir``.
 
@@ -246,6 +283,8 @@ def train(
       overwrite: replace a run already in ``out_dir`` (a finished one, or one with
         other settings), removing its files. Defaults to False, which raises
         `RunConflictError` for those.
+      keep_checkpoints: per-epoch checkpoints kept: the last ``keep_checkpoints`` and
+        the best epoch's (`CheckpointRetention`). Defaults to 2; None keeps every one.
 
     Returns:
       `TrainResult` with the trained model, history and metrics.
@@ -359,7 +398,12 @@ def train(
         early_stopping=stopper,
         checkpoint_pattern=checkpoints,
     )
-    callbacks += [state, keras.callbacks.BackupAndRestore(run.backup_dir)]
+    callbacks.append(state)
+    if keep_checkpoints is not None:
+        callbacks.append(
+            CheckpointRetention(checkpoints, lambda: state.history, keep_last=keep_checkpoints)
+        )
+    callbacks.append(keras.callbacks.BackupAndRestore(run.backup_dir))
     # Every record is checked in the stream; a bad one stops the run, named.
     with located_errors(train_paths + valid_paths, schema):
         history = model.fit(
