@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -371,6 +372,18 @@ def test_bad_requests_get_tf_serving_errors_and_server_keeps_serving(
     assert _request(url.replace("ranker", "other"))[0] == 404
 
 
+def _wait_for(url, condition, seconds=20):
+    """Polls the status until ``condition(model_version_status)`` holds (the manager loads
+    new versions in the background, every 1 s by default)."""
+    deadline = time.time() + seconds
+    while True:
+        status = _request(url)[1]["model_version_status"]
+        if condition(status):
+            return status
+        assert time.time() < deadline, status
+        time.sleep(0.2)
+
+
 def test_new_version_is_picked_up_without_restart(server, exported):
     # Last test of the module: it adds version 2 to the shared server's model base.
     url, base = server
@@ -378,8 +391,176 @@ def test_new_version_is_picked_up_without_restart(server, exported):
     rel = {k: v.numpy().tolist()[:2] for k, v in _relevance(batch, model).items()}
     before = _request(url + ":predict", {"inputs": rel})[1]["outputs"]["score"]
     export_saved_model(model, base, value_weights=[0.0, 10.0])
-    assert _request(url)[1]["model_version_status"][0]["version"] == "2"
+    _wait_for(url, lambda status: status[0]["version"] == "2")
     after = _request(url + ":predict", {"inputs": rel})[1]["outputs"]
     np.testing.assert_allclose(after["score"], np.asarray(after["like"]) * 10, rtol=1e-5)
     assert after["score"] != before
     assert _request(url + "/versions/1:predict", {"inputs": rel})[1]["outputs"]["score"] == before
+
+
+# -- the model manager: versions switch only once loaded, never on the request path ----
+
+
+@pytest.fixture()
+def managed(exported, tmp_path):
+    """A server over its own model base (versions 1-3), polling disabled: the test calls
+    ``refresh()`` where the poller would run."""
+    model, _, _, batch, _ = exported
+    base = str(tmp_path / "models" / "ranker")
+    for weights in ([1.0, 0.0], [0.0, 1.0], [1.0, 1.0]):
+        export_saved_model(model, base, value_weights=weights)
+    httpd = make_server(base, port=0, poll_seconds=0)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    rel = {k: v.numpy().tolist()[:2] for k, v in _relevance(batch, model).items()}
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1/models/ranker", base, httpd, rel
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _raw_http(port, request: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_versions_outside_the_policy_are_404_not_500(managed):
+    url, base, httpd, rel = managed
+    status = _request(url)[1]["model_version_status"]
+    assert [s["version"] for s in status] == ["3", "2"]  # latest 2 served
+    for _ in range(3):  # used to load v1, evict it at once and answer 500 (~1 s each)
+        start = time.time()
+        code, body = _request(url + "/versions/1:predict", {"inputs": rel})
+        assert code == 404 and "Specific(ranker, 1)" in body["error"]
+        assert time.time() - start < 0.5
+    code, body = _request(url + "/versions/2:predict", {"inputs": rel})
+    assert code == 200
+    np.testing.assert_allclose(body["outputs"]["score"], body["outputs"]["like"], rtol=1e-6)
+
+
+def test_force_reexport_is_served_after_reload_not_stale(managed, exported):
+    url, base, httpd, rel = managed
+    model = exported[0]
+    before = _request(url + "/versions/3:predict", {"inputs": rel})[1]["outputs"]
+    export_saved_model(model, base, version=3, value_weights=[0.0, 5.0], force=True)
+    httpd.model.manager.refresh()
+    after = _request(url + "/versions/3:predict", {"inputs": rel})[1]["outputs"]
+    np.testing.assert_allclose(after["score"], np.asarray(after["like"]) * 5, rtol=1e-5)
+    assert after["score"] != before["score"]
+
+
+def test_partial_version_folder_keeps_the_previous_version_serving(managed):
+    url, base, httpd, rel = managed
+    good = _request(url + ":predict", {"inputs": rel})[1]["outputs"]
+    os.makedirs(os.path.join(base, "9"))  # an empty (half-copied) version folder
+    httpd.model.manager.refresh()
+    code, body = _request(url + ":predict", {"inputs": rel})
+    assert code == 200 and body["outputs"] == good  # still version 3
+    states = {s["version"]: s["state"] for s in _request(url)[1]["model_version_status"]}
+    assert states == {"9": "LOADING", "3": "AVAILABLE"}
+    with open(os.path.join(base, "9", "saved_model.pb"), "wb") as fh:
+        fh.write(b"not a SavedModel")  # now broken: reported, never served
+    httpd.model.manager.refresh()
+    status = {s["version"]: s for s in _request(url)[1]["model_version_status"]}
+    assert status["9"]["state"] == "END" and status["9"]["status"]["error_code"] == "UNKNOWN"
+    assert _request(url + ":predict", {"inputs": rel})[1]["outputs"] == good
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b'{"inputs": {"user_id": [1e30]}}', "expected integers"),
+        (b'{"inputs": {"user_id": [Infinity]}}', "expected integers"),
+        (b'{"inputs": {"user_id": [9223372036854775808]}}', "does not fit in int64"),
+        (b'{"inputs": {"user_id": [true]}}', "expected numbers"),
+        (b'{"signature_name": ["serving_default"], "inputs": {}}', "must be a string"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_malformed_values_are_400_naming_the_input(managed, raw, message):
+    url, _, httpd, rel = managed
+    if raw.startswith(b'{"inputs"'):  # the other inputs valid, the one under test bad
+        body = json.loads(raw.replace(b"Infinity", b"0").replace(b"1e30", b"0"))
+        body["inputs"] = {**rel, **{k: v for k, v in body["inputs"].items()}}
+        text = json.dumps(body)
+        for bad in ("Infinity", "1e30"):
+            if bad.encode() in raw:
+                text = text.replace('"user_id": [0]', f'"user_id": [{bad}]')
+        raw = text.encode()
+    code, body = _request(url + ":predict", raw=raw)
+    assert code == 400 and message in body["error"], body
+    assert _request(url)[0] == 200
+
+
+def test_select_top_k_huge_k_and_odd_versions_and_headers(managed):
+    url, _, httpd, rel = managed
+    select = {
+        "signature_name": "select_top_k",
+        "inputs": {
+            "user_id": rel["user_id"][0],
+            "user_segment": 1,
+            "item_id": rel["item_id"],
+            "item_genre": rel["item_genre"],
+            "exclude_item_ids": [],
+            "k": 2**40,
+        },
+    }
+    code, body = _request(url + ":predict", select)
+    assert code == 400 and "does not fit in int32" in body["error"]
+    code, body = _request(url + "/versions/%C2%B2:predict", {"inputs": rel})  # '²'
+    assert code == 404
+    port = httpd.server_address[1]
+    for length in (b"abc", b"-1"):
+        reply = _raw_http(
+            port,
+            b"POST /v1/models/ranker:predict HTTP/1.1\r\nHost: x\r\nContent-Length: "
+            + length
+            + b"\r\n\r\n{}",
+        )
+        assert reply.startswith(b"HTTP/1.1 400") and b"bad Content-Length" in reply
+    big = b"x" * (17 << 20)  # over the 16 MiB default: the client reads a 413
+    reply = _raw_http(
+        port,
+        b"POST /v1/models/ranker:predict HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        + str(len(big)).encode()
+        + b"\r\n\r\n"
+        + big,
+    )
+    assert reply.startswith(b"HTTP/1.1 413")
+    assert _request(url)[0] == 200
+
+
+def test_concurrent_exports_get_their_own_versions(exported, tmp_path):
+    from tfrs_debias.serving.export import _claim_next_version, remove_stale_temporaries
+
+    model = exported[0]
+    base = tmp_path / "m"
+    export_saved_model(model, str(base))
+    # Another export claimed version 2 after ours computed it: ours moves to 3.
+    (base / "2").mkdir()
+    (base / "2" / "saved_model.pb").write_bytes(b"theirs")
+    ours = base / ".tmp-2-1"
+    ours.mkdir()
+    (ours / "saved_model.pb").write_bytes(b"ours")
+    assert _claim_next_version(str(ours), str(base)) == str(base / "3")
+    assert (base / "2" / "saved_model.pb").read_bytes() == b"theirs"
+    assert (base / "3" / "saved_model.pb").read_bytes() == b"ours"
+    # A temporary folder of an export that was killed is removed by the next export.
+    (base / ".tmp-5-999999999").mkdir()
+    assert remove_stale_temporaries(str(base)) == [".tmp-5-999999999"]
+    with pytest.raises(FileExistsError, match="--force"):
+        export_saved_model(model, str(base), version=3)
+
+
+def test_port_in_use_is_one_line(managed, capsys):
+    _, base, httpd, _ = managed
+    port = httpd.server_address[1]
+    assert main(["serve", "--model-base", base, "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err

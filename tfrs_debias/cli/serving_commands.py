@@ -64,6 +64,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         name=args.model_name,
         max_body_bytes=args.max_body_bytes,
         verbose=args.verbose,
+        workers=args.workers,
+        keep_versions=args.keep_versions,
+        poll_seconds=args.poll_seconds,
     )
     host, port = server.server_address[:2]
     name = server.model.name
@@ -132,8 +135,10 @@ def register(sub) -> None:
         "serve",
         help="serve exports over TF Serving's REST API",
         description="Answer GET /v1/models/NAME[/versions/V][/metadata] and POST "
-        "/v1/models/NAME[/versions/V]:predict like TF Serving. Serves the newest version and "
-        "picks up new exports without restart.",
+        "/v1/models/NAME[/versions/V]:predict like TF Serving. Serves the latest versions "
+        "(--keep-versions) and loads new or re-exported ones in the background, switching "
+        "to a version only once it has loaded; a broken version folder is reported in the "
+        "status and the previous version keeps serving.",
     )
     p.add_argument("--model-base", required=True, help="saved_models/NAME")
     p.add_argument("--model-name", help="name in URLs (default: the folder name)")
@@ -145,5 +150,15 @@ def register(sub) -> None:
         default=16 << 20,
         help="larger requests get 413 (default 16 MiB)",
     )
+    p.add_argument(
+        "--keep-versions", type=int, default=2, help="latest versions served (default 2)"
+    )
+    p.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=1.0,
+        help="how often the model base is checked for new versions (default 1)",
+    )
+    p.add_argument("--workers", type=int, default=16, help="request threads (default 16)")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(func=cmd_serve)

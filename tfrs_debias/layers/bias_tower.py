@@ -105,6 +105,9 @@ class BiasTower(keras.layers.Layer):
                 trainable=False,
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
             )
+        # Sublayers build themselves; some are reached through methods other than
+        # __call__, so mark this container built (no "not built" warning on export).
+        self.built = True
 
     def _uniform(self, shape: tf.Tensor, stream: int) -> tf.Tensor:
         """Uniform [0, 1) numbers for one dropout ``stream``, from (seed, training call)."""

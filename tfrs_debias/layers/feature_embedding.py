@@ -59,6 +59,9 @@ class FeatureEmbedding(keras.layers.Layer):
             self._embeddings[f.name] = keras.layers.Embedding(
                 size, self.embedding_dim, name=f"{f.name}_embedding"
             )
+        # Sublayers build themselves; some are reached through methods other than
+        # __call__, so mark this container built (no "not built" warning on export).
+        self.built = True
 
     def _make_lookup(self, f: Feature) -> tuple[keras.layers.Layer | None, int]:
         vocab = self.vocabularies.get(f.name)

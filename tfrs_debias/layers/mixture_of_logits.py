@@ -28,6 +28,9 @@ class MixtureOfLogits(keras.layers.Layer):
         self.gate = MLP(
             self.gate_units, output_units=self.num_tasks * self.num_components, name="gate"
         )
+        # Sublayers build themselves; some are reached through methods other than
+        # __call__, so mark this container built (no "not built" warning on export).
+        self.built = True
 
     def gate_weights(self, gate_inputs: tf.Tensor) -> tf.Tensor:
         """``[batch, num_tasks, num_components]``, each row a softmax."""

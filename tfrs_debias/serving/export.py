@@ -179,7 +179,8 @@ def export_saved_model(
         tasks left out at 0). Defaults to the model config's.
       force: replace an existing version. Defaults to False (an error).
     """
-    version = next_version(base_dir) if version is None else int(version)
+    auto = version is None
+    version = next_version(base_dir) if auto else int(version)
     if version < 1:
         raise ValueError(f"version must be a positive integer, got {version}")
     final = os.path.join(base_dir, str(version))
@@ -188,6 +189,7 @@ def export_saved_model(
     weights = resolve_value_weights(value_weights, model.task_names, model.config.value_weights)
     module = ServingModule(model, weights)
     tf.io.gfile.makedirs(base_dir)
+    remove_stale_temporaries(base_dir)
     tmp = os.path.join(base_dir, f".tmp-{version}-{os.getpid()}")
     remove_tree(tmp)
     try:
@@ -205,14 +207,73 @@ def export_saved_model(
         }
         with tf.io.gfile.GFile(os.path.join(tmp, METADATA_FILE), "w") as fh:
             fh.write(json.dumps(meta, indent=2))
-        if tf.io.gfile.exists(final):
+        if auto:
+            final = _claim_next_version(tmp, base_dir)
+        elif tf.io.gfile.exists(final):
+            if not force:  # another export took it meanwhile
+                raise FileExistsError(f"{final} exists; pass --force to overwrite it")
             old = f"{tmp}-old"
             move_tree(final, old)
             move_tree(tmp, final)
             remove_tree(old)
+        elif not _claim(final):
+            raise FileExistsError(f"{final} was just written by another export")
         else:
-            move_tree(tmp, final)
+            _move_into_claimed(tmp, final)
     except BaseException:
         remove_tree(tmp)
         raise
     return final
+
+
+def _claim(final: str) -> bool:
+    """Atomically reserves the version folder ``final`` (an empty folder a complete
+    export then replaces in one rename); False if it exists. On filesystems without
+    atomic folder creation (object stores) this is a check, not a lock."""
+    if "://" in final:
+        return not tf.io.gfile.exists(final)
+    try:
+        os.mkdir(final)
+    except FileExistsError:
+        return False
+    return True
+
+
+def _move_into_claimed(tmp: str, final: str) -> None:
+    if "://" in final:
+        move_tree(tmp, final)
+    else:
+        os.replace(tmp, final)  # replaces the empty claimed folder atomically
+
+
+def _claim_next_version(tmp: str, base_dir: str) -> str:
+    """Moves the complete export ``tmp`` to the next free version: two exports running
+    at once get different versions, never the same one."""
+    while True:
+        final = os.path.join(base_dir, str(next_version(base_dir)))
+        if _claim(final):
+            _move_into_claimed(tmp, final)
+            return final
+
+
+def remove_stale_temporaries(base_dir: str) -> list[str]:
+    """Removes ``.tmp-*`` folders left by exports whose process is gone (killed during
+    an export); returns them. Only local folders name a process that can be checked."""
+    removed = []
+    if "://" in base_dir or not os.path.isdir(base_dir):
+        return removed
+    for name in os.listdir(base_dir):
+        parts = name.split("-")
+        if not name.startswith(".tmp-") or len(parts) < 3 or not parts[2].isdigit():
+            continue
+        pid = int(parts[2])
+        try:
+            os.kill(pid, 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        remove_tree(os.path.join(base_dir, name))
+        removed.append(name)
+    return removed

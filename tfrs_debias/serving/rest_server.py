@@ -7,9 +7,12 @@ TF Serving binary (and for tests). A client written for TF Serving works unchang
   (row format, answered as ``{"predictions": ...}``) or ``{"inputs": ...}`` (columnar,
   answered as ``{"outputs": ...}``).
 
-The newest version is served and a newly exported version is picked up on the next
-request, without restart. Bad requests get ``{"error": "..."}`` with a 4xx code and
-the server keeps serving. Binary strings may be sent as ``{"b64": "..."}``.
+Versions are loaded and switched by a `ModelManager` (latest 2 by default, off the request
+path, a new or re-exported version switched in only once loaded). Bad requests get
+``{"error": "..."}`` with a 4xx code naming the input — overflowing ids, wrong JSON
+types, bad headers, oversized (413) or too deeply nested bodies — and the server keeps
+serving. Connections are served by a bounded pool of threads; responses go out without
+Nagle delay. Binary strings may be sent as ``{"b64": "..."}``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import base64
 import json
 import os
 import re
-import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,6 +31,7 @@ import numpy as np
 
 from tfrs_debias.backend import tf
 from tfrs_debias.serving.loaded_export import list_versions
+from tfrs_debias.serving.model_manager import ModelManager, VersionNotAvailable
 
 _GET = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?"
@@ -55,71 +60,86 @@ class RequestError(Exception):
 
 
 class ModelServer:
-    """Loads versions of one model base path and answers TF Serving REST calls.
+    """Answers TF Serving REST calls for the versions a `ModelManager` serves.
 
     Args:
       model_base: ``saved_models/NAME`` (integer version folders inside).
       name: the model name in URLs. Defaults to the folder name.
-      keep_versions: loaded versions kept in memory. Defaults to 2.
+      keep_versions: how many of the latest versions are served. Defaults to 2.
+      policy, versions: the `ModelManager` version policy (``latest``, ``all``,
+        ``specific`` with ``versions``).
+      poll_seconds: how often new or re-exported versions are looked for. Defaults to 1.
     """
 
-    def __init__(self, model_base: str, name: str | None = None, keep_versions: int = 2):
+    def __init__(
+        self,
+        model_base: str,
+        name: str | None = None,
+        keep_versions: int = 2,
+        policy: str = "latest",
+        versions: Sequence[int] = (),
+        poll_seconds: float = 1.0,
+    ):
         self.model_base = os.path.abspath(model_base)
         self.name = name or os.path.basename(self.model_base.rstrip("/"))
-        self.keep_versions = keep_versions
-        self._loaded: dict[int, Any] = {}
-        self._lock = threading.Lock()
         if not list_versions(self.model_base):
             raise FileNotFoundError(f"{model_base}: no integer version folders to serve")
+        self.manager = ModelManager(
+            self.model_base, policy, keep_versions, versions, poll_seconds=poll_seconds
+        )
 
     # -- versions ------------------------------------------------------------------
-    def _version(self, name: str, version: str | None) -> int:
+    def _version(self, name: str, version: str | None) -> int | None:
         if name != self.name:
             raise RequestError(
                 HTTPStatus.NOT_FOUND, f"Servable not found for request: Latest({name})"
             )
-        versions = list_versions(self.model_base)
         if version is None:
-            if not versions:
-                raise RequestError(HTTPStatus.NOT_FOUND, f"no version of {name} to serve")
-            return versions[-1]
-        if not version.isdigit() or int(version) not in versions:
+            return None
+        if not (version.isascii() and version.isdigit()) or len(version) > 18:
             raise RequestError(
                 HTTPStatus.NOT_FOUND, f"Servable not found for request: Specific({name}, {version})"
             )
         return int(version)
 
-    def load(self, version: int):
-        with self._lock:
-            if version not in self._loaded:
-                self._loaded[version] = tf.saved_model.load(
-                    os.path.join(self.model_base, str(version))
-                )
-                for old in sorted(self._loaded)[: -self.keep_versions]:
-                    del self._loaded[old]
-            return self._loaded[version]
+    def _servable(self, name: str, version: str | None) -> tuple[int, Any]:
+        number = self._version(name, version)
+        try:
+            return self.manager.get(number)
+        except VersionNotAvailable:
+            what = f"Latest({name})" if number is None else f"Specific({name}, {number})"
+            raise RequestError(
+                HTTPStatus.NOT_FOUND, f"Servable not found for request: {what}"
+            ) from None
 
     # -- API -----------------------------------------------------------------------
     def status(self, name: str, version: str | None) -> dict:
-        if version is None:
-            self._version(name, None)
-            shown = list_versions(self.model_base)[-1:]
-        else:
-            shown = [self._version(name, version)]
+        """Every version the policy serves (newest first), or the one asked for."""
+        number = self._version(name, version)
+        states = self.manager.states()
+        if number is not None:
+            states = [s for s in states if s.version == number]
+            if not states:
+                raise RequestError(
+                    HTTPStatus.NOT_FOUND,
+                    f"Servable not found for request: Specific({name}, {number})",
+                )
         return {
             "model_version_status": [
                 {
-                    "version": str(v),
-                    "state": "AVAILABLE",
-                    "status": {"error_code": "OK", "error_message": ""},
+                    "version": str(s.version),
+                    "state": s.state,
+                    "status": {
+                        "error_code": "UNKNOWN" if s.state == "END" else "OK",
+                        "error_message": s.error,
+                    },
                 }
-                for v in shown
+                for s in states
             ]
         }
 
     def metadata(self, name: str, version: str | None) -> dict:
-        v = self._version(name, version)
-        loaded = self.load(v)
+        v, loaded = self._servable(name, version)
         defs = {}
         for sig_name, fn in loaded.signatures.items():
             inputs = fn.structured_input_signature[1]
@@ -146,9 +166,10 @@ class ModelServer:
     def predict(self, name: str, version: str | None, body: Any) -> dict:
         if not isinstance(body, dict):
             raise RequestError(HTTPStatus.BAD_REQUEST, "request body must be a JSON object")
-        v = self._version(name, version)
-        loaded = self.load(v)
+        _, loaded = self._servable(name, version)
         sig_name = body.get("signature_name", "serving_default")
+        if not isinstance(sig_name, str):
+            raise RequestError(HTTPStatus.BAD_REQUEST, "'signature_name' must be a string")
         if sig_name not in loaded.signatures:
             raise RequestError(
                 HTTPStatus.BAD_REQUEST,
@@ -172,8 +193,7 @@ class ModelServer:
         try:
             out = fn(**tensors)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
-            message = getattr(err, "message", str(err)).splitlines()[0]
-            raise RequestError(HTTPStatus.BAD_REQUEST, message) from None
+            raise RequestError(HTTPStatus.BAD_REQUEST, _error_line(err)) from None
         out = {k: _to_json(v.numpy()) for k, v in out.items()}
         if row_format:
             n = len(next(iter(out.values())))
@@ -249,6 +269,25 @@ def _decode(value: Any) -> Any:
     return value.encode() if isinstance(value, str) else value
 
 
+def _error_line(err: Exception) -> str:
+    """The line of a TensorFlow error that says what is wrong (not "Graph execution
+    error:" nor the node trace)."""
+    text = getattr(err, "message", None) or str(err)
+    lines = [re.sub(r"\s*\[\[\{\{node .*$", "", line).strip() for line in text.splitlines()]
+    useful = [
+        line
+        for line in lines
+        if line and line != "Graph execution error:" and not line.startswith("Detected at node")
+    ]
+    return useful[-1] if useful else (lines[0] if lines else type(err).__name__)
+
+
+def _flat(value: Any) -> list:
+    if isinstance(value, list):
+        return [x for v in value for x in _flat(v)]
+    return [value]
+
+
 def _to_tensor(name: str, value: Any, spec: tf.TensorSpec) -> tf.Tensor:
     try:
         if spec.dtype == tf.string:
@@ -256,14 +295,18 @@ def _to_tensor(name: str, value: Any, spec: tf.TensorSpec) -> tf.Tensor:
             if any(not isinstance(v, bytes) for v in array.reshape(-1)):
                 raise TypeError("expected strings")
         else:
-            if isinstance(value, str) or (
-                isinstance(value, list) and any(isinstance(v, str | dict | list) for v in value)
-            ):
+            values = _flat(value)
+            if any(isinstance(v, str | dict | bool) or v is None for v in values):
                 raise TypeError(f"expected numbers of type {spec.dtype.name}")
+            if spec.dtype.is_integer:
+                info = np.iinfo(spec.dtype.as_numpy_dtype)
+                for v in values:
+                    if not isinstance(v, int):
+                        raise TypeError(f"expected integers ({spec.dtype.name}), got {v!r}")
+                    if not info.min <= v <= info.max:
+                        raise ValueError(f"{v} does not fit in {spec.dtype.name}")
             array = np.asarray(value, dtype=spec.dtype.as_numpy_dtype)
-            if spec.dtype.is_integer and not np.array_equal(array, np.asarray(value)):
-                raise TypeError(f"expected integers ({spec.dtype.name})")
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
         raise RequestError(HTTPStatus.BAD_REQUEST, f"input '{name}': {err}") from None
     if not spec.shape.is_compatible_with(array.shape):
         raise RequestError(
@@ -286,6 +329,10 @@ def _to_json(value: np.ndarray) -> Any:
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.1"
+    # Headers and body leave without waiting for the client's delayed ACK (Nagle's
+    # algorithm cost keep-alive clients ~40 ms per request).
+    disable_nagle_algorithm = True
+    timeout = 30  # an idle or stalled connection is closed, freeing its worker
 
     def log_message(self, fmt, *args):  # quiet by default; --verbose turns it on
         if self.server.verbose:
@@ -296,6 +343,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
@@ -317,18 +366,37 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(lambda: model.metadata(name, version))
         return self._answer(lambda: model.status(name, version))
 
-    def do_POST(self):  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > self.server.max_body_bytes:
+    def _body(self) -> bytes | None:
+        """The request body, or None after answering a bad or oversized one."""
+        text = self.headers.get("Content-Length")
+        if text is None:
+            return b""
+        if not (text.strip().isascii() and text.strip().isdigit()):
             self.close_connection = True
-            return self._send(
+            self._send(HTTPStatus.BAD_REQUEST, {"error": f"bad Content-Length {text!r}"})
+            return None
+        length, limit = int(text), self.server.max_body_bytes
+        if length > limit:
+            # Read and drop the body (up to 4x the limit) so the client gets the 413
+            # instead of a broken pipe; then close the connection.
+            self.close_connection = True
+            left = length if length <= 4 * limit else 0
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+            self._send(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                {
-                    "error": f"request body of {length} bytes exceeds the limit of "
-                    f"{self.server.max_body_bytes}"
-                },
+                {"error": f"request body of {length} bytes exceeds the limit of {limit}"},
             )
-        raw = self.rfile.read(length)
+            return None
+        return self.rfile.read(length)
+
+    def do_POST(self):  # noqa: N802
+        raw = self._body()
+        if raw is None:
+            return None
         match = _POST.match(self.path)
         if not match or match["verb"] != "predict":
             return self._send(
@@ -337,19 +405,39 @@ class _Handler(BaseHTTPRequestHandler):
             )
         try:
             body = json.loads(raw or b"null")
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             return self._send(HTTPStatus.BAD_REQUEST, {"error": f"JSON Parse error: {err}"})
-        self._answer(lambda: self.server.model.predict(match["name"], match["version"], body))
+        except RecursionError:
+            return self._send(HTTPStatus.BAD_REQUEST, {"error": "JSON nested too deeply"})
+        return self._answer(
+            lambda: self.server.model.predict(match["name"], match["version"], body)
+        )
 
 
 class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+    """Connections are served by a bounded pool of worker threads (``workers``); more
+    connections wait in the listen queue instead of each getting a thread."""
 
-    def __init__(self, address, model: ModelServer, max_body_bytes: int, verbose: bool):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(
+        self, address, model: ModelServer, max_body_bytes: int, verbose: bool, workers: int = 16
+    ):
         super().__init__(address, _Handler)
         self.model = model
         self.max_body_bytes = max_body_bytes
         self.verbose = verbose
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rest")
+
+    def process_request(self, request, client_address):
+        self._pool.submit(self.process_request_thread, request, client_address)
+
+    def server_close(self):
+        super().server_close()
+        if hasattr(self, "_pool"):  # (not there when binding the port failed)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self.model.manager.close()
 
 
 def make_server(
@@ -359,6 +447,16 @@ def make_server(
     name: str | None = None,
     max_body_bytes: int = 16 << 20,
     verbose: bool = False,
+    workers: int = 16,
+    keep_versions: int = 2,
+    poll_seconds: float = 1.0,
 ) -> _HTTPServer:
-    """An HTTP server (not yet serving: call ``serve_forever``) for ``model_base``."""
-    return _HTTPServer((host, port), ModelServer(model_base, name), max_body_bytes, verbose)
+    """An HTTP server (not yet serving: call ``serve_forever``) for ``model_base``.
+    A port in use raises ``OSError`` naming the address."""
+    model = ModelServer(model_base, name, keep_versions, poll_seconds=poll_seconds)
+    try:
+        server = _HTTPServer((host, port), model, max_body_bytes, verbose, workers)
+    except OSError as err:
+        model.manager.close()
+        raise OSError(f"cannot listen on {host}:{port} ({err.strerror or err})") from None
+    return server

@@ -1,0 +1,208 @@
+"""`ModelManager`: which versions of ``saved_models/NAME`` are loaded and served, with TF
+Serving's semantics.
+
+* A **version policy** picks the versions to serve from those on disk: ``latest`` N
+  (TF Serving's default policy, here N = 2 so the previous version stays available for
+  rollback by URL), ``all``, or ``specific`` versions.
+* Versions are loaded **off the request path**: at start, then by a poller thread
+  (``poll_seconds``) and by `refresh`; a request never loads a SavedModel and never
+  waits on a load. Each loaded version is warmed up with one call before it is served.
+* A version is switched in **only once it has loaded**: a new, re-exported (``--force``)
+  or half-copied folder leaves the version already loaded in service; a folder that
+  cannot be loaded is reported in status (state ``END`` with its error) and retried when
+  its files change. Changed files are told by the size and modification time of
+  ``saved_model.pb`` and the variables index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tfrs_debias.backend import tf
+from tfrs_debias.serving.loaded_export import list_versions
+
+POLICIES = ("latest", "all", "specific")
+_FILES = ("saved_model.pb", os.path.join("variables", "variables.index"))
+
+
+@dataclasses.dataclass
+class VersionState:
+    """One version's state as TF Serving reports it: ``LOADING``, ``AVAILABLE`` or
+    ``END`` (could not load: ``error`` says why)."""
+
+    version: int
+    state: str
+    error: str = ""
+    fingerprint: tuple | None = None
+    servable: Any = None
+
+
+class VersionNotAvailable(LookupError):
+    """The version asked for is not loaded (not on disk, outside the policy, broken)."""
+
+
+def fingerprint(version_dir: str) -> tuple | None:
+    """``(size, mtime)`` of the files that change when a version is (re)written, or None
+    while ``saved_model.pb`` is not there."""
+    out = []
+    for name in _FILES:
+        path = os.path.join(version_dir, name)
+        try:
+            stat = tf.io.gfile.stat(path)
+        except tf.errors.NotFoundError:
+            if name == "saved_model.pb":
+                return None
+            out.append(None)
+            continue
+        out.append((stat.length, stat.mtime_nsec))
+    return tuple(out)
+
+
+def _warm_up(servable: Any) -> None:
+    """One call of ``serving_default`` on a one-row batch, so the first request does not
+    pay the first call's cost."""
+    fn = servable.signatures.get("serving_default")
+    if fn is None:
+        return
+    inputs = {}
+    for name, spec in fn.structured_input_signature[1].items():
+        shape = [1 if d is None else d for d in spec.shape.as_list()]
+        if spec.dtype == tf.string:
+            inputs[name] = tf.constant(np.full(shape, b"", dtype=object))
+        else:
+            inputs[name] = tf.zeros(shape, spec.dtype)
+    fn(**inputs)
+
+
+class ModelManager:
+    """Loads and serves versions of one model base path; see the module docstring.
+
+    Args:
+      model_base: ``saved_models/NAME`` (integer version folders inside).
+      policy: ``"latest"``, ``"all"`` or ``"specific"``. Defaults to latest.
+      num_versions: how many of the latest versions to serve. Defaults to 2.
+      versions: the versions of the ``specific`` policy.
+      poll_seconds: how often a background thread looks for new or changed versions;
+        0 disables the thread (call `refresh`). Defaults to 1.
+    """
+
+    def __init__(
+        self,
+        model_base: str,
+        policy: str = "latest",
+        num_versions: int = 2,
+        versions: Sequence[int] = (),
+        poll_seconds: float = 1.0,
+    ):
+        if policy not in POLICIES:
+            raise ValueError(f"version policy must be one of {POLICIES}, got {policy!r}")
+        if policy == "latest" and num_versions < 1:
+            raise ValueError("num_versions must be >= 1")
+        if policy == "specific" and not versions:
+            raise ValueError("the specific version policy needs versions")
+        self.model_base = model_base
+        self.policy = policy
+        self.num_versions = num_versions
+        self.versions = tuple(int(v) for v in versions)
+        self._states: dict[int, VersionState] = {}
+        self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._stop = threading.Event()
+        self.refresh()
+        self._thread = None
+        if poll_seconds > 0:
+            self._thread = threading.Thread(
+                target=self._poll, args=(poll_seconds,), name="model-manager", daemon=True
+            )
+            self._thread.start()
+
+    # -- which versions ----------------------------------------------------------------
+    def wanted(self, on_disk: Sequence[int]) -> list[int]:
+        """The versions the policy serves among those ``on_disk``."""
+        if self.policy == "all":
+            return list(on_disk)
+        if self.policy == "specific":
+            return [v for v in on_disk if v in self.versions]
+        return list(on_disk)[-self.num_versions :]
+
+    def refresh(self) -> None:
+        """Loads new and changed versions the policy wants, unloads the others. Loading
+        happens outside the serving lock; a version is swapped in once loaded."""
+        with self._refresh_lock:
+            wanted = self.wanted(list_versions(self.model_base))
+            for version in wanted:
+                self._update(version)
+            with self._lock:
+                for version in [v for v in self._states if v not in wanted]:
+                    del self._states[version]
+
+    def _update(self, version: int) -> None:
+        path = os.path.join(self.model_base, str(version))
+        fp = fingerprint(path)
+        with self._lock:
+            current = self._states.get(version)
+        if current is not None and current.fingerprint == fp:
+            return
+        if fp is None:  # an empty or half-copied folder: keep what is loaded
+            if current is None:
+                with self._lock:
+                    self._states[version] = VersionState(
+                        version, "LOADING", "no saved_model.pb yet", None
+                    )
+            return
+        try:
+            servable = tf.saved_model.load(path)
+            _warm_up(servable)
+        except Exception as err:  # noqa: BLE001 - a broken folder must not stop serving
+            message = (getattr(err, "message", None) or str(err)).strip().splitlines()
+            with self._lock:
+                if current is not None and current.servable is not None:
+                    current.error = f"reload failed: {message[0] if message else err!r}"
+                    current.fingerprint = fp  # retried when the files change again
+                else:
+                    self._states[version] = VersionState(
+                        version, "END", message[0] if message else repr(err), fp
+                    )
+            return
+        with self._lock:
+            self._states[version] = VersionState(version, "AVAILABLE", "", fp, servable)
+
+    def _poll(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            try:
+                self.refresh()
+            except Exception:  # noqa: BLE001 - e.g. the base folder briefly unreadable
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # -- serving -----------------------------------------------------------------------
+    def get(self, version: int | None = None) -> tuple[int, Any]:
+        """``(version, loaded SavedModel)``: the given version, or the newest available.
+
+        Raises:
+          VersionNotAvailable: no such loaded version.
+        """
+        with self._lock:
+            available = {v: s for v, s in self._states.items() if s.servable is not None}
+        if version is None:
+            if not available:
+                raise VersionNotAvailable("no version is available yet")
+            version = max(available)
+        if version not in available:
+            raise VersionNotAvailable(f"version {version} is not available")
+        return version, available[version].servable
+
+    def states(self) -> list[VersionState]:
+        """Every version the policy wants, newest first."""
+        with self._lock:
+            return [self._states[v] for v in sorted(self._states, reverse=True)]
