@@ -26,7 +26,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from tfrs_debias.backend import keras, tf
-from tfrs_debias.layers.feature_embedding import FeatureEmbedding
+from tfrs_debias.layers.feature_embedding import (
+    FeatureEmbedding,
+    vocabulary_arrays,
+    vocabulary_lists,
+)
 from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.schema import Feature
 
@@ -73,7 +77,7 @@ class BiasTower(keras.layers.Layer):
         self.feature_dropout = float(feature_dropout)
         self.observation_dropout = float(observation_dropout)
         names = {f.name for f in self.features}
-        self.vocabularies = {k: list(v) for k, v in (vocabularies or {}).items() if k in names}
+        self.vocabularies = {k: v for k, v in vocabulary_arrays(vocabularies).items() if k in names}
         self.embedding = FeatureEmbedding(
             self.features, self.embedding_dim, self.vocabularies, name="bias_embedding"
         )
@@ -162,5 +166,5 @@ class BiasTower(keras.layers.Layer):
             "hidden_units": list(self.hidden_units),
             "feature_dropout": self.feature_dropout,
             "observation_dropout": self.observation_dropout,
-            "vocabularies": self.vocabularies,
+            "vocabularies": vocabulary_lists(self.vocabularies),
         }

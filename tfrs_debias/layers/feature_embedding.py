@@ -16,8 +16,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from tfrs_debias.backend import keras, tf
 from tfrs_debias.schema import Feature
+
+
+def vocabulary_arrays(vocabularies: Mapping[str, Sequence] | None) -> dict[str, np.ndarray]:
+    """Vocabularies as numpy arrays. Keras tracks a layer's list attributes element by
+    element (every id visited on each object-graph traversal: export time grew with the
+    vocabulary); an array is one leaf."""
+    return {k: np.asarray(v) for k, v in (vocabularies or {}).items()}
+
+
+def vocabulary_lists(vocabularies: Mapping[str, np.ndarray]) -> dict[str, list]:
+    """JSON-able lists of `vocabulary_arrays` (for ``get_config`` and files)."""
+    return {k: np.asarray(v).tolist() for k, v in vocabularies.items()}
 
 
 @keras.utils.register_keras_serializable(package="tfrs_debias")
@@ -45,7 +59,7 @@ class FeatureEmbedding(keras.layers.Layer):
             f if isinstance(f, Feature) else Feature.from_dict(f) for f in features
         )
         self.embedding_dim = int(embedding_dim)
-        self.vocabularies = {k: list(v) for k, v in (vocabularies or {}).items()}
+        self.vocabularies = vocabulary_arrays(vocabularies)
         self.hash_buckets = int(hash_buckets)
         self._lookups: dict[str, keras.layers.Layer | None] = {}
         self._sizes: dict[str, int] = {}
@@ -71,7 +85,7 @@ class FeatureEmbedding(keras.layers.Layer):
             cls = keras.layers.StringLookup if f.dtype == "string" else keras.layers.IntegerLookup
             kwargs = {} if f.dtype == "string" else {"mask_token": None}
             layer = cls(
-                vocabulary=list(vocab), num_oov_indices=1, name=f"{f.name}_lookup", **kwargs
+                vocabulary=np.asarray(vocab), num_oov_indices=1, name=f"{f.name}_lookup", **kwargs
             )
             return layer, len(vocab) + 1
         if f.num_values is not None:
@@ -115,6 +129,6 @@ class FeatureEmbedding(keras.layers.Layer):
             **super().get_config(),
             "features": [f.to_dict() for f in self.features],
             "embedding_dim": self.embedding_dim,
-            "vocabularies": self.vocabularies,
+            "vocabularies": vocabulary_lists(self.vocabularies),
             "hash_buckets": self.hash_buckets,
         }

@@ -13,7 +13,11 @@ from collections.abc import Mapping, Sequence
 import tensorflow_recommenders as tfrs
 
 from tfrs_debias.backend import keras, tf
-from tfrs_debias.layers.feature_embedding import FeatureEmbedding
+from tfrs_debias.layers.feature_embedding import (
+    FeatureEmbedding,
+    vocabulary_arrays,
+    vocabulary_lists,
+)
 from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.layers.mmoe import MMoE
 from tfrs_debias.models.config import EstimatorConfig
@@ -49,7 +53,7 @@ class BaseEstimator(tfrs.Model):
             )
         self.schema = schema
         self.config = config
-        self.vocabularies = {k: list(v) for k, v in (vocabularies or {}).items()}
+        self.vocabularies = vocabulary_arrays(vocabularies)
         self.task_names = tuple(config.tasks)
         self.num_tasks = len(self.task_names)
         self.embedding = FeatureEmbedding(
@@ -217,7 +221,7 @@ class BaseEstimator(tfrs.Model):
         return {
             "schema": self.schema.to_dict(),
             "config": self.config.to_dict(),
-            "vocabularies": self.vocabularies,
+            "vocabularies": vocabulary_lists(self.vocabularies),
         }
 
     @classmethod

@@ -28,6 +28,7 @@ from tfrs_debias.data.io.files import (
 )
 from tfrs_debias.data.io.reader import holdout_filter, make_dataset
 from tfrs_debias.data.io.validation import located_errors, validate_files
+from tfrs_debias.layers.feature_embedding import vocabulary_lists
 from tfrs_debias.models import BaseEstimator, EstimatorConfig, build_estimator
 from tfrs_debias.schema import ImpressionSchema
 from tfrs_debias.training.checkpoint_retention import CheckpointRetention
@@ -454,7 +455,7 @@ def save_run(out_dir: str, model: BaseEstimator, metrics: dict, history: dict) -
     remove_tree(final)
     move_tree(tmp, final)
     write_json(os.path.join(out_dir, "config.json"), model.config.to_dict())
-    write_json(os.path.join(out_dir, "vocabularies.json"), model.vocabularies)
+    write_json(os.path.join(out_dir, "vocabularies.json"), vocabulary_lists(model.vocabularies))
     model.schema.save(os.path.join(out_dir, "schema.json"))
     write_json(os.path.join(out_dir, "metrics.json"), {**metrics, "history": history})
 
