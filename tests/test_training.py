@@ -356,3 +356,42 @@ def test_checkpoint_retention_keeps_the_last_and_the_best(small_sim_dir, tmp_pat
     best = int(np.argmin(result.history["val_loss"])) + 1
     kept = sorted({p.name.split(".")[0] for p in (out / "checkpoints").glob("epoch-*.index")})
     assert kept == sorted({f"epoch-{best:02d}", "epoch-04"})
+
+
+def test_learned_examination_curve_is_logged_each_epoch(small_sim_dir, tmp_path):
+    schema = _schema(small_sim_dir)
+    out = tmp_path / "run"
+    result = train(
+        f"{small_sim_dir}/train-*",
+        str(out),
+        EstimatorConfig(model="position_debiased", **SMALL),
+        schema,
+        epochs=2,
+        steps_per_epoch=3,
+        verbose=0,
+        validate="none",
+    )
+    curves = result.metrics["examination_curve"]
+    position = schema["position"]
+    num_ranks = position.num_values or max(result.model.vocabularies["position"]) + 1
+    assert len(curves) == 3  # the three most frequent devices
+    for curve in curves.values():
+        assert len(curve) == min(num_ranks, 20) and curve[0] == pytest.approx(1.0)
+    events = list((out / "logs" / "examination").glob("events.out.tfevents.*"))
+    assert events
+    tags = {
+        v.tag for e in tf.compat.v1.train.summary_iterator(str(events[0])) for v in e.summary.value
+    }
+    assert f"examination/{next(iter(curves))}/rank_01" in tags
+    # A model without a bias part logs no curve.
+    plain = train(
+        f"{small_sim_dir}/train-*",
+        str(tmp_path / "plain"),
+        EstimatorConfig(model="multi_task", **SMALL),
+        schema,
+        epochs=1,
+        steps_per_epoch=2,
+        verbose=0,
+        validate="none",
+    )
+    assert plain.metrics["examination_curve"] is None

@@ -27,7 +27,7 @@ from tfrs_debias.click_models import (
     perplexity_by_rank,
 )
 from tfrs_debias.data.io.reader import read_columns
-from tfrs_debias.evaluation.evaluator import examination_probabilities, rank_and_context
+from tfrs_debias.metrics.examination import examination_probabilities, rank_and_context
 from tfrs_debias.metrics.ground_truth import apply_batched
 from tfrs_debias.schema import ImpressionSchema
 

@@ -24,9 +24,10 @@ from tfrs_debias.backend import keras, tf
 from tfrs_debias.data.io.reader import make_dataset
 from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.data.io.validation import located_errors
-from tfrs_debias.metrics.ground_truth import apply_batched, candidate_features, score_candidates
+from tfrs_debias.metrics.examination import examination_probabilities, rank_and_context
+from tfrs_debias.metrics.ground_truth import candidate_features, score_candidates
 from tfrs_debias.metrics.ranking import ndcg_at_k
-from tfrs_debias.schema import Feature, ImpressionSchema
+from tfrs_debias.schema import ImpressionSchema
 
 USER_BUCKETS = ("new", "casual", "power")
 ITEM_BUCKETS = ("head", "torso", "tail")
@@ -85,37 +86,6 @@ def item_bucket(
     real = counts[mask] if mask is not None else counts.reshape(-1)
     low, high = np.quantile(real, quantiles) if real.size else (0, 0)
     return np.where(counts >= max(high, low + 1), "head", np.where(counts <= low, "tail", "torso"))
-
-
-def rank_and_context(schema: ImpressionSchema) -> tuple[Feature | None, Feature | None]:
-    """The bias features an examination curve is drawn over: the first integer one (the
-    rank / position) and the first string one (the context: device, surface)."""
-    rank = next((f for f in schema.bias_features if f.dtype == "int64"), None)
-    context = next((f for f in schema.bias_features if f.dtype == "string"), None)
-    return rank, context
-
-
-def examination_probabilities(
-    biased: ProbFn,
-    pairs: dict[str, np.ndarray],
-    rank: Feature,
-    context: Feature | None,
-    contexts: Sequence,
-    num_ranks: int,
-    task_index: int = 0,
-) -> np.ndarray:
-    """``[contexts, ranks, pairs]`` full click probabilities of task ``task_index`` for the
-    same (user, item) ``pairs`` shown at every rank in every context: the raw material
-    of a learned examination curve (its ratio to rank 0)."""
-    size = len(next(iter(pairs.values())))
-    out = np.zeros((len(contexts), num_ranks, size))
-    for c, value in enumerate(contexts):
-        for r in range(num_ranks):
-            feats = {**pairs, rank.name: np.full(size, r, np.int64)}
-            if context is not None:
-                feats[context.name] = np.full(size, str(value).encode(), dtype=object)
-            out[c, r] = apply_batched(biased, feats)[:, task_index]
-    return out
 
 
 class Evaluator:

@@ -1,0 +1,81 @@
+"""`ExaminationLogger`: the examination curve a model's bias part has learned, logged to
+TensorBoard at every epoch, so a user sees while training what the bias tower absorbs
+(and whether it settles) instead of only after `evaluate`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from tfrs_debias.backend import keras, tf
+from tfrs_debias.metrics.examination import examination_probabilities
+from tfrs_debias.schema import Feature
+
+
+class ExaminationLogger(keras.callbacks.Callback):
+    """After each epoch, the learned examination ``P(click | rank r) / P(click | rank 0)``
+    of task ``task_index`` per context value, over fixed sample rows, as TensorBoard
+    scalars ``examination/<context>/rank_<r>`` under ``log_dir``; the last curves are in
+    ``curves`` (``{context: [num_ranks]}``).
+
+    Args:
+      pairs: sample rows (numpy columns of every feature the training path reads); their
+        rank and context are overwritten with each value in turn.
+      rank, context: the bias features the curve is drawn over (`rank_and_context`).
+      contexts: context values to draw (e.g. the most frequent devices).
+      num_ranks: ranks 0 .. num_ranks - 1.
+      log_dir: TensorBoard folder (a writer of its own: ``examination`` inside it).
+    """
+
+    def __init__(
+        self,
+        pairs: dict[str, np.ndarray],
+        rank: Feature,
+        context: Feature | None,
+        contexts: Sequence,
+        num_ranks: int,
+        log_dir: str,
+        task_index: int = 0,
+    ):
+        super().__init__()
+        self.pairs = pairs
+        self.rank, self.context = rank, context
+        self.contexts = list(contexts) if context is not None else ["all"]
+        self.num_ranks = num_ranks
+        self.log_dir = os.path.join(log_dir, "examination")
+        self.task_index = task_index
+        self.curves: dict[str, list[float]] = {}
+        self._writer = None
+
+    def _probabilities(self, features: dict) -> np.ndarray:
+        tensors = {k: tf.constant(v) for k, v in features.items()}
+        return tf.sigmoid(self.model(tensors, training=False)).numpy()
+
+    def on_epoch_end(self, epoch, logs=None):
+        probs = examination_probabilities(
+            self._probabilities,
+            self.pairs,
+            self.rank,
+            self.context,
+            self.contexts,
+            self.num_ranks,
+            self.task_index,
+        )
+        means = probs.mean(axis=2)
+        curves = means / np.maximum(means[:, :1], 1e-12)
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        with self._writer.as_default():
+            for name, curve in zip(self.contexts, curves, strict=True):
+                label = str(name)
+                self.curves[label] = [float(v) for v in curve]
+                for r, value in enumerate(curve):
+                    tf.summary.scalar(f"examination/{label}/rank_{r:02d}", value, step=epoch)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
