@@ -1,11 +1,12 @@
-"""Quality benchmark: how much of the naive -> oracle gap each estimator closes.
+"""Quality benchmark: how much of the naive -> full-information gap each estimator closes.
 
 In one run on the same simulated data (the default simulator unless told otherwise):
 naive (multi-task on the logs), position-debiased with each regulariser (plain,
 bias-feature dropout, observation dropout, gradient reversal), factorized, anchored
-factorized, and the oracle (multi-task on the oracle twin of the same logs). Prints one
-table (NDCG@10 overall and per bucket, examination-curve error, gap closed = (model −
-naive)/(oracle − naive), head-item share of the top 10), checks the targets, and writes
+factorized, and the ceiling (multi-task on the full-information twin: the same slates,
+every impression examined). Prints one table (NDCG@10 overall and per bucket,
+examination-curve error, gap closed = (model − naive)/(ceiling − naive) with a paired
+bootstrap interval, head-item share of the top 10), checks the targets, and writes
 report.md + plots.
 
 With --popularity the logs first get PreRec popularity / activity factors

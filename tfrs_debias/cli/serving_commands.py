@@ -68,10 +68,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         keep_versions=args.keep_versions,
         poll_seconds=args.poll_seconds,
     )
+    grpc_server = None
+    if not args.no_grpc:
+        from tfrs_debias.serving.grpc_service import make_grpc_server
+
+        try:
+            grpc_server, grpc_port = make_grpc_server(
+                server.model, args.host, args.grpc_port, args.workers
+            )
+        except OSError:
+            server.server_close()
+            raise
     host, port = server.server_address[:2]
     name = server.model.name
     print(
-        f"serving {name} from {server.model.model_base} at http://{host}:{port}/v1/models/{name}",
+        f"serving {name} from {server.model.model_base} at http://{host}:{port}/v1/models/{name}"
+        + ("" if grpc_server is None else f" and gRPC {host}:{grpc_port}"),
         flush=True,
     )
     try:
@@ -79,6 +91,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if grpc_server is not None:
+            grpc_server.stop(grace=1)
         server.server_close()
     return EXIT_OK
 
@@ -133,7 +147,7 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "serve",
-        help="serve exports over TF Serving's REST API",
+        help="serve exports over TF Serving's REST and gRPC APIs",
         description="Answer GET /v1/models/NAME[/versions/V][/metadata] and POST "
         "/v1/models/NAME[/versions/V]:predict like TF Serving. Serves the latest versions "
         "(--keep-versions) and loads new or re-exported ones in the background, switching "
@@ -160,5 +174,12 @@ def register(sub) -> None:
         help="how often the model base is checked for new versions (default 1)",
     )
     p.add_argument("--workers", type=int, default=16, help="request threads (default 16)")
+    p.add_argument(
+        "--grpc-port",
+        type=int,
+        default=8500,
+        help="TF Serving's gRPC API (PredictionService, ModelService) port (default 8500)",
+    )
+    p.add_argument("--no-grpc", action="store_true", help="serve REST only")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(func=cmd_serve)

@@ -1,0 +1,236 @@
+"""`GrpcService`: TF Serving's gRPC API (the official ``tensorflow-serving-api`` protos)
+over the same `ModelManager` as the REST server, so a client written for TF Serving —
+``PredictionServiceStub`` / ``ModelServiceStub`` — works unchanged:
+
+* ``PredictionService.Predict``: any signature (``serving_default`` when unnamed),
+  ``TensorProto`` inputs, ``output_filter``;
+* ``PredictionService.Regress``: ``tf.Example`` inputs (with a context, merged into each
+  example) through the export's ``regress`` signature (the default when unnamed);
+* ``PredictionService.GetModelMetadata``: the ``signature_def`` map;
+* ``ModelService.GetModelStatus``: every version's state.
+
+Errors use TF Serving's codes: ``NOT_FOUND`` for an unknown model or version,
+``INVALID_ARGUMENT`` for bad inputs (naming the input), ``UNIMPLEMENTED`` for what the
+exports do not support (``Classify``, ``MultiInference``, version labels).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import numpy as np
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
+
+from tfrs_debias.backend import tf
+from tfrs_debias.serving.model_manager import VersionNotAvailable
+from tfrs_debias.serving.rest_server import _error_line
+
+_STATES = {
+    "LOADING": get_model_status_pb2.ModelVersionStatus.LOADING,
+    "AVAILABLE": get_model_status_pb2.ModelVersionStatus.AVAILABLE,
+    "END": get_model_status_pb2.ModelVersionStatus.END,
+}
+#: google.rpc codes in StatusProto.error_code.
+_OK, _UNKNOWN = 0, 2
+
+
+class GrpcService(
+    prediction_service_pb2_grpc.PredictionServiceServicer,
+    model_service_pb2_grpc.ModelServiceServicer,
+):
+    """The servicer of both TF Serving services for one `ModelServer`'s model."""
+
+    def __init__(self, model_server):
+        self.server = model_server
+
+    # -- shared ------------------------------------------------------------------------
+    def _servable(self, spec, context) -> tuple[int, object]:
+        if spec.name != self.server.name:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found: {spec.name!r}")
+        if spec.version_label:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "version labels are not served yet")
+        version = spec.version.value if spec.HasField("version") else None
+        try:
+            return self.server.manager.get(version)
+        except VersionNotAvailable:
+            what = "latest" if version is None else f"version {version}"
+            context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found: {spec.name} ({what})")
+
+    @staticmethod
+    def _signature(loaded, name: str, context):
+        if name not in loaded.signatures:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f'Serving signature name: "{name}" not found in signature def; '
+                f"available: {sorted(loaded.signatures)}",
+            )
+        return loaded.signatures[name]
+
+    @staticmethod
+    def _call(fn, tensors: dict, context) -> dict:
+        try:
+            return fn(**tensors)
+        except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, _error_line(err))
+
+    # -- PredictionService -------------------------------------------------------------
+    def Predict(self, request, context):  # noqa: N802 (gRPC naming)
+        version, loaded = self._servable(request.model_spec, context)
+        name = request.model_spec.signature_name or "serving_default"
+        fn = self._signature(loaded, name, context)
+        specs = fn.structured_input_signature[1]
+        missing = [k for k in specs if k not in request.inputs]
+        unknown = [k for k in request.inputs if k not in specs]
+        if missing or unknown:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"inputs must be {sorted(specs)}: missing {missing}, unknown {unknown}",
+            )
+        tensors = {}
+        for key, spec in specs.items():
+            try:
+                array = tf.make_ndarray(request.inputs[key])
+            except (TypeError, ValueError) as err:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"input '{key}': {err}")
+            if tf.as_dtype(array.dtype) != spec.dtype and not (
+                spec.dtype == tf.string and array.dtype == object
+            ):
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"input '{key}' is {tf.as_dtype(array.dtype).name}, expected {spec.dtype.name}",
+                )
+            if not spec.shape.is_compatible_with(array.shape):
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"input '{key}' has shape {list(array.shape)}, expected {spec.shape.as_list()}",
+                )
+            tensors[key] = tf.constant(array, dtype=spec.dtype)
+        outputs = self._call(fn, tensors, context)
+        wanted = set(request.output_filter) or set(outputs)
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = self.server.name
+        response.model_spec.version.value = version
+        response.model_spec.signature_name = name
+        for key, value in outputs.items():
+            if key in wanted:
+                response.outputs[key].CopyFrom(tf.make_tensor_proto(value.numpy()))
+        return response
+
+    def Regress(self, request, context):  # noqa: N802
+        version, loaded = self._servable(request.model_spec, context)
+        name = request.model_spec.signature_name or "regress"
+        fn = self._signature(loaded, name, context)
+        kind = request.input.WhichOneof("kind")
+        if kind == "example_list":
+            examples = list(request.input.example_list.examples)
+        elif kind == "example_list_with_context":
+            group = request.input.example_list_with_context
+            examples = []
+            for example in group.examples:
+                merged = tf.train.Example()
+                merged.CopyFrom(group.context)
+                merged.MergeFrom(example)
+                examples.append(merged)
+        else:
+            examples = []
+        if not examples:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Regress needs at least one example")
+        serialized = tf.constant([e.SerializeToString() for e in examples])
+        outputs = self._call(fn, {"inputs": serialized}, context)
+        response = regression_pb2.RegressionResponse()
+        response.model_spec.name = self.server.name
+        response.model_spec.version.value = version
+        response.model_spec.signature_name = name
+        for value in np.asarray(outputs["outputs"]).reshape(-1):
+            response.result.regressions.add(value=float(value))
+        return response
+
+    def Classify(self, request, context):  # noqa: N802
+        context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            "the exports have no classify signature; use Predict or Regress",
+        )
+
+    def MultiInference(self, request, context):  # noqa: N802
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not served")
+
+    def GetModelMetadata(self, request, context):  # noqa: N802
+        version, _ = self._servable(request.model_spec, context)
+        fields = set(request.metadata_field) or {"signature_def"}
+        if fields != {"signature_def"}:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"metadata_field must be signature_def, got {sorted(fields)}",
+            )
+        saved = saved_model_pb2.SavedModel()
+        path = os.path.join(self.server.model_base, str(version), "saved_model.pb")
+        with tf.io.gfile.GFile(path, "rb") as fh:
+            saved.ParseFromString(fh.read())
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        for key, value in saved.meta_graphs[0].signature_def.items():
+            if not key.startswith("__"):
+                signatures.signature_def[key].CopyFrom(value)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = self.server.name
+        response.model_spec.version.value = version
+        response.metadata["signature_def"].Pack(signatures)
+        return response
+
+    # -- ModelService ------------------------------------------------------------------
+    def GetModelStatus(self, request, context):  # noqa: N802
+        spec = request.model_spec
+        if spec.name != self.server.name:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found: {spec.name!r}")
+        states = self.server.manager.states()
+        if spec.HasField("version"):
+            states = [s for s in states if s.version == spec.version.value]
+            if not states:
+                context.abort(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"Servable not found: {spec.name} (version {spec.version.value})",
+                )
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for s in states:
+            status = response.model_version_status.add(version=s.version, state=_STATES[s.state])
+            status.status.error_code = _UNKNOWN if s.state == "END" else _OK
+            status.status.error_message = s.error
+        return response
+
+    def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "model config files are not served yet")
+
+
+def make_grpc_server(
+    model_server, host: str = "127.0.0.1", port: int = 8500, workers: int = 16
+) -> tuple[grpc.Server, int]:
+    """A started gRPC server for ``model_server`` 's model and the port it listens on
+    (``port=0`` picks a free one). A port in use raises ``OSError``."""
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+        options=[
+            ("grpc.max_receive_message_length", 64 << 20),
+            ("grpc.max_send_message_length", 64 << 20),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    service = GrpcService(model_server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(service, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(service, server)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as err:
+        raise OSError(f"cannot listen on {host}:{port} for gRPC ({err})") from None
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port} for gRPC (in use?)")
+    server.start()
+    return server, bound
