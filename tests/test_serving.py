@@ -656,3 +656,73 @@ def test_grpc_predict_regress_metadata_status_with_official_stubs(managed, expor
     finally:
         channel.close()
         server.stop(grace=None)
+
+
+def test_model_config_file_labels_and_rollback(managed, tmp_path):
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from tfrs_debias.serving.grpc_service import make_grpc_server
+    from tfrs_debias.serving.model_config import read_model_config
+
+    _, base, _, rel = managed
+    config = tmp_path / "models.config"
+    text = """model_config_list {{
+      config {{ name: "ranker" base_path: "{base}" model_platform: "tensorflow"
+        model_version_policy {{ specific {{ versions: 2 versions: 3 }} }}
+        version_labels {{ key: "stable" value: {stable} }}
+        version_labels {{ key: "canary" value: 3 }} }}
+      config {{ name: "other" base_path: "{base}" }}
+    }}"""
+    config.write_text(text.format(base=base, stable=2))
+    entries = read_model_config(str(config))
+    assert [(e.name, e.policy, e.versions, e.label_map) for e in entries][0] == (
+        "ranker",
+        "specific",
+        (2, 3),
+        {"canary": 3, "stable": 2},
+    )
+    httpd = make_server(model_config_file=str(config), port=0, poll_seconds=0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    grpc_server, grpc_port = make_grpc_server(httpd.models, port=0)
+    root = f"http://127.0.0.1:{httpd.server_address[1]}/v1/models"
+    try:
+
+        def score(path):
+            code, body = _request(f"{root}/{path}:predict", {"inputs": rel})
+            assert code == 200, body
+            return body["outputs"]["score"]
+
+        assert score("ranker/labels/stable") == score("ranker/versions/2")
+        assert (
+            score("ranker/labels/canary")
+            == score("ranker/versions/3")
+            != score("ranker/versions/2")
+        )
+        assert _request(f"{root}/ranker/labels/nope:predict", {"inputs": rel})[0] == 404
+        assert _request(f"{root}/ranker/versions/1:predict", {"inputs": rel})[0] == 404
+        status = _request(f"{root}/other")[1]["model_version_status"]
+        assert [s["version"] for s in status] == ["3"]  # the default policy: latest 1
+        channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "ranker"
+        request.model_spec.version_label = "canary"
+        for k, v in rel.items():
+            request.inputs[k].CopyFrom(tf.make_tensor_proto(np.asarray(v, np.int64)))
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        assert stub.Predict(request, timeout=30).model_spec.version.value == 3
+        # Rollforward: move "stable" to 3 in the file; the watcher applies it.
+        config.write_text(text.format(base=base, stable=3))
+        httpd.config_watcher.apply()
+        assert score("ranker/labels/stable") == score("ranker/versions/3")
+        request.model_spec.version_label = "stable"
+        assert stub.Predict(request, timeout=30).model_spec.version.value == 3
+        channel.close()
+    finally:
+        grpc_server.stop(grace=None)
+        httpd.shutdown()
+        httpd.server_close()
+    bad = tmp_path / "bad.config"
+    bad.write_text("model_config_list { config { name: 1 } ")
+    with pytest.raises(ValueError, match="bad.config: not a TF Serving model config"):
+        read_model_config(str(bad))

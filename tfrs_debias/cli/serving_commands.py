@@ -57,8 +57,11 @@ def cmd_select(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from tfrs_debias.serving import make_server
 
+    if (args.model_base is None) == (args.model_config_file is None):
+        raise CommandError("give exactly one of --model-base or --model-config-file")
     server = make_server(
         args.model_base,
+        model_config_file=args.model_config_file,
         host=args.host,
         port=args.port,
         name=args.model_name,
@@ -74,16 +77,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         try:
             grpc_server, grpc_port = make_grpc_server(
-                server.model, args.host, args.grpc_port, args.workers
+                server.models, args.host, args.grpc_port, args.workers
             )
         except OSError:
             server.server_close()
             raise
     host, port = server.server_address[:2]
-    name = server.model.name
+    for name, model in server.models.items():
+        labels = "".join(f", label {k} -> {v}" for k, v in sorted(model.labels.items()))
+        print(f"serving {name} from {model.model_base}{labels}", flush=True)
     print(
-        f"serving {name} from {server.model.model_base} at http://{host}:{port}/v1/models/{name}"
-        + ("" if grpc_server is None else f" and gRPC {host}:{grpc_port}"),
+        f"REST at http://{host}:{port}/v1/models/NAME"
+        + ("" if grpc_server is None else f", gRPC at {host}:{grpc_port}"),
         flush=True,
     )
     try:
@@ -154,7 +159,12 @@ def register(sub) -> None:
         "to a version only once it has loaded; a broken version folder is reported in the "
         "status and the previous version keeps serving.",
     )
-    p.add_argument("--model-base", required=True, help="saved_models/NAME")
+    p.add_argument("--model-base", help="saved_models/NAME (or --model-config-file)")
+    p.add_argument(
+        "--model-config-file",
+        help="TF Serving model config (text ModelServerConfig): several models, version "
+        "policies and labels (/labels/L, gRPC version_label); re-read when it changes",
+    )
     p.add_argument("--model-name", help="name in URLs (default: the folder name)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8501, help="port (default 8501, TF Serving's)")

@@ -11,7 +11,8 @@ over the same `ModelManager` as the REST server, so a client written for TF Serv
 
 Errors use TF Serving's codes: ``NOT_FOUND`` for an unknown model or version,
 ``INVALID_ARGUMENT`` for bad inputs (naming the input), ``UNIMPLEMENTED`` for what the
-exports do not support (``Classify``, ``MultiInference``, version labels).
+exports do not support (``Classify``, ``MultiInference``). ``version_label`` resolves
+through the model's labels (from a model config file).
 """
 
 from __future__ import annotations
@@ -48,20 +49,33 @@ class GrpcService(
     prediction_service_pb2_grpc.PredictionServiceServicer,
     model_service_pb2_grpc.ModelServiceServicer,
 ):
-    """The servicer of both TF Serving services for one `ModelServer`'s model."""
+    """The servicer of both TF Serving services for `ModelServer` s (one per model)."""
 
-    def __init__(self, model_server):
-        self.server = model_server
+    def __init__(self, models):
+        if not isinstance(models, dict):
+            models = {models.name: models}
+        self.models = models
 
     # -- shared ------------------------------------------------------------------------
-    def _servable(self, spec, context) -> tuple[int, object]:
-        if spec.name != self.server.name:
+    def _model(self, spec, context):
+        model = self.models.get(spec.name)
+        if model is None:
             context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found: {spec.name!r}")
-        if spec.version_label:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "version labels are not served yet")
+        return model
+
+    def _servable(self, spec, context) -> tuple[int, object]:
+        model = self._model(spec, context)
         version = spec.version.value if spec.HasField("version") else None
+        if spec.version_label:
+            if spec.version_label not in model.labels:
+                context.abort(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"Servable not found: {spec.name} (label {spec.version_label!r}; labels: "
+                    f"{sorted(model.labels)})",
+                )
+            version = model.labels[spec.version_label]
         try:
-            return self.server.manager.get(version)
+            return model.manager.get(version)
         except VersionNotAvailable:
             what = "latest" if version is None else f"version {version}"
             context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found: {spec.name} ({what})")
@@ -118,7 +132,7 @@ class GrpcService(
         outputs = self._call(fn, tensors, context)
         wanted = set(request.output_filter) or set(outputs)
         response = predict_pb2.PredictResponse()
-        response.model_spec.name = self.server.name
+        response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = version
         response.model_spec.signature_name = name
         for key, value in outputs.items():
@@ -148,7 +162,7 @@ class GrpcService(
         serialized = tf.constant([e.SerializeToString() for e in examples])
         outputs = self._call(fn, {"inputs": serialized}, context)
         response = regression_pb2.RegressionResponse()
-        response.model_spec.name = self.server.name
+        response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = version
         response.model_spec.signature_name = name
         for value in np.asarray(outputs["outputs"]).reshape(-1):
@@ -173,7 +187,8 @@ class GrpcService(
                 f"metadata_field must be signature_def, got {sorted(fields)}",
             )
         saved = saved_model_pb2.SavedModel()
-        path = os.path.join(self.server.model_base, str(version), "saved_model.pb")
+        base = self.models[request.model_spec.name].model_base
+        path = os.path.join(base, str(version), "saved_model.pb")
         with tf.io.gfile.GFile(path, "rb") as fh:
             saved.ParseFromString(fh.read())
         signatures = get_model_metadata_pb2.SignatureDefMap()
@@ -181,7 +196,7 @@ class GrpcService(
             if not key.startswith("__"):
                 signatures.signature_def[key].CopyFrom(value)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
-        response.model_spec.name = self.server.name
+        response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = version
         response.metadata["signature_def"].Pack(signatures)
         return response
@@ -189,9 +204,7 @@ class GrpcService(
     # -- ModelService ------------------------------------------------------------------
     def GetModelStatus(self, request, context):  # noqa: N802
         spec = request.model_spec
-        if spec.name != self.server.name:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found: {spec.name!r}")
-        states = self.server.manager.states()
+        states = self._model(spec, context).manager.states()
         if spec.HasField("version"):
             states = [s for s in states if s.version == spec.version.value]
             if not states:
@@ -211,10 +224,11 @@ class GrpcService(
 
 
 def make_grpc_server(
-    model_server, host: str = "127.0.0.1", port: int = 8500, workers: int = 16
+    models, host: str = "127.0.0.1", port: int = 8500, workers: int = 16
 ) -> tuple[grpc.Server, int]:
-    """A started gRPC server for ``model_server`` 's model and the port it listens on
-    (``port=0`` picks a free one). A port in use raises ``OSError``."""
+    """A started gRPC server for ``models`` (a `ModelServer` or ``{name: ModelServer}``,
+    e.g. the REST server's ``models``) and the port it listens on (``port=0`` picks a
+    free one). A port in use raises ``OSError``."""
     server = grpc.server(
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
         options=[
@@ -223,7 +237,7 @@ def make_grpc_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    service = GrpcService(model_server)
+    service = GrpcService(models)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(service, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(service, server)
     try:

@@ -21,6 +21,7 @@ import base64
 import json
 import os
 import re
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
@@ -33,14 +34,9 @@ from tfrs_debias.backend import tf
 from tfrs_debias.serving.loaded_export import list_versions
 from tfrs_debias.serving.model_manager import ModelManager, VersionNotAvailable
 
-_GET = re.compile(
-    r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?"
-    r"(?P<metadata>/metadata)?/?$"
-)
-_POST = re.compile(
-    r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?"
-    r":(?P<verb>[a-z]+)$"
-)
+_VERSION = r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+_GET = re.compile(r"^/v1/models/(?P<name>[^/:]+)" + _VERSION + r"(?P<metadata>/metadata)?/?$")
+_POST = re.compile(r"^/v1/models/(?P<name>[^/:]+)" + _VERSION + r":(?P<verb>[a-z]+)$")
 _TF_TYPES = {
     tf.int64: "DT_INT64",
     tf.int32: "DT_INT32",
@@ -69,6 +65,8 @@ class ModelServer:
       policy, versions: the `ModelManager` version policy (``latest``, ``all``,
         ``specific`` with ``versions``).
       poll_seconds: how often new or re-exported versions are looked for. Defaults to 1.
+      labels: version labels (``{"stable": 3, "canary": 4}``) for ``/labels/L`` and
+        gRPC's ``version_label``.
     """
 
     def __init__(
@@ -79,7 +77,9 @@ class ModelServer:
         policy: str = "latest",
         versions: Sequence[int] = (),
         poll_seconds: float = 1.0,
+        labels: dict[str, int] | None = None,
     ):
+        self.labels: dict[str, int] = dict(labels or {})
         self.model_base = os.path.abspath(model_base)
         self.name = name or os.path.basename(self.model_base.rstrip("/"))
         if not list_versions(self.model_base):
@@ -89,11 +89,19 @@ class ModelServer:
         )
 
     # -- versions ------------------------------------------------------------------
-    def _version(self, name: str, version: str | None) -> int | None:
+    def _version(self, name: str, version: str | None, label: str | None = None) -> int | None:
         if name != self.name:
             raise RequestError(
                 HTTPStatus.NOT_FOUND, f"Servable not found for request: Latest({name})"
             )
+        if label is not None:
+            if label not in self.labels:
+                raise RequestError(
+                    HTTPStatus.NOT_FOUND,
+                    f"Servable not found for request: Label({name}, {label}); labels: "
+                    f"{sorted(self.labels)}",
+                )
+            return self.labels[label]
         if version is None:
             return None
         if not (version.isascii() and version.isdigit()) or len(version) > 18:
@@ -102,8 +110,10 @@ class ModelServer:
             )
         return int(version)
 
-    def _servable(self, name: str, version: str | None) -> tuple[int, Any]:
-        number = self._version(name, version)
+    def _servable(
+        self, name: str, version: str | None, label: str | None = None
+    ) -> tuple[int, Any]:
+        number = self._version(name, version, label)
         try:
             return self.manager.get(number)
         except VersionNotAvailable:
@@ -113,9 +123,9 @@ class ModelServer:
             ) from None
 
     # -- API -----------------------------------------------------------------------
-    def status(self, name: str, version: str | None) -> dict:
+    def status(self, name: str, version: str | None, label: str | None = None) -> dict:
         """Every version the policy serves (newest first), or the one asked for."""
-        number = self._version(name, version)
+        number = self._version(name, version, label)
         states = self.manager.states()
         if number is not None:
             states = [s for s in states if s.version == number]
@@ -138,8 +148,8 @@ class ModelServer:
             ]
         }
 
-    def metadata(self, name: str, version: str | None) -> dict:
-        v, loaded = self._servable(name, version)
+    def metadata(self, name: str, version: str | None, label: str | None = None) -> dict:
+        v, loaded = self._servable(name, version, label)
         defs = {}
         for sig_name, fn in loaded.signatures.items():
             inputs = fn.structured_input_signature[1]
@@ -163,10 +173,10 @@ class ModelServer:
             "metadata": {"signature_def": {"signature_def": defs}},
         }
 
-    def predict(self, name: str, version: str | None, body: Any) -> dict:
+    def predict(self, name: str, version: str | None, body: Any, label: str | None = None) -> dict:
         if not isinstance(body, dict):
             raise RequestError(HTTPStatus.BAD_REQUEST, "request body must be a JSON object")
-        _, loaded = self._servable(name, version)
+        _, loaded = self._servable(name, version, label)
         sig_name = body.get("signature_name", "serving_default")
         if not isinstance(sig_name, str):
             raise RequestError(HTTPStatus.BAD_REQUEST, "'signature_name' must be a string")
@@ -360,11 +370,11 @@ class _Handler(BaseHTTPRequestHandler):
         match = _GET.match(self.path)
         if not match:
             return self._send(HTTPStatus.NOT_FOUND, {"error": f"unknown path {self.path}"})
-        name, version = match["name"], match["version"]
-        model = self.server.model
+        name, version, label = match["name"], match["version"], match["label"]
+        model = self.server.models.get(name, self.server.model)  # (unknown name: a 404)
         if match["metadata"]:
-            return self._answer(lambda: model.metadata(name, version))
-        return self._answer(lambda: model.status(name, version))
+            return self._answer(lambda: model.metadata(name, version, label))
+        return self._answer(lambda: model.status(name, version, label))
 
     def _body(self) -> bytes | None:
         """The request body, or None after answering a bad or oversized one."""
@@ -409,8 +419,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(HTTPStatus.BAD_REQUEST, {"error": f"JSON Parse error: {err}"})
         except RecursionError:
             return self._send(HTTPStatus.BAD_REQUEST, {"error": "JSON nested too deeply"})
+        model = self.server.models.get(match["name"], self.server.model)
         return self._answer(
-            lambda: self.server.model.predict(match["name"], match["version"], body)
+            lambda: model.predict(match["name"], match["version"], body, match["label"])
         )
 
 
@@ -422,10 +433,16 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(
-        self, address, model: ModelServer, max_body_bytes: int, verbose: bool, workers: int = 16
+        self,
+        address,
+        models: Sequence[ModelServer],
+        max_body_bytes: int,
+        verbose: bool,
+        workers: int = 16,
     ):
         super().__init__(address, _Handler)
-        self.model = model
+        self.models = {m.name: m for m in models}
+        self.model = models[0]  # the first (or only) model
         self.max_body_bytes = max_body_bytes
         self.verbose = verbose
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rest")
@@ -437,11 +454,14 @@ class _HTTPServer(ThreadingHTTPServer):
         super().server_close()
         if hasattr(self, "_pool"):  # (not there when binding the port failed)
             self._pool.shutdown(wait=False, cancel_futures=True)
-            self.model.manager.close()
+            for model in self.models.values():
+                model.manager.close()
+            if getattr(self, "config_watcher", None) is not None:
+                self.config_watcher.close()
 
 
 def make_server(
-    model_base: str,
+    model_base: str | None = None,
     host: str = "127.0.0.1",
     port: int = 8501,
     name: str | None = None,
@@ -450,13 +470,89 @@ def make_server(
     workers: int = 16,
     keep_versions: int = 2,
     poll_seconds: float = 1.0,
+    model_config_file: str | None = None,
 ) -> _HTTPServer:
-    """An HTTP server (not yet serving: call ``serve_forever``) for ``model_base``.
-    A port in use raises ``OSError`` naming the address."""
-    model = ModelServer(model_base, name, keep_versions, poll_seconds=poll_seconds)
+    """An HTTP server (not yet serving: call ``serve_forever``) for ``model_base``, or for
+    every model of a TF Serving ``model_config_file`` (version policies and labels; the
+    file is re-read when it changes, so moving a label is a rollback). A port in use
+    raises ``OSError`` naming the address."""
+    from tfrs_debias.serving.model_config import read_model_config
+
+    if (model_base is None) == (model_config_file is None):
+        raise ValueError("give exactly one of a model base path or a model config file")
+    if model_config_file is None:
+        models = [ModelServer(model_base, name, keep_versions, poll_seconds=poll_seconds)]
+    else:
+        models = []
+        try:
+            for entry in read_model_config(model_config_file):
+                models.append(
+                    ModelServer(
+                        entry.base_path,
+                        entry.name,
+                        entry.num_versions,
+                        entry.policy,
+                        entry.versions,
+                        poll_seconds,
+                        entry.label_map,
+                    )
+                )
+        except BaseException:
+            for model in models:
+                model.manager.close()
+            raise
     try:
-        server = _HTTPServer((host, port), model, max_body_bytes, verbose, workers)
+        server = _HTTPServer((host, port), models, max_body_bytes, verbose, workers)
     except OSError as err:
-        model.manager.close()
+        for model in models:
+            model.manager.close()
         raise OSError(f"cannot listen on {host}:{port} ({err.strerror or err})") from None
+    server.config_watcher = None
+    if model_config_file is not None:
+        server.config_watcher = ConfigWatcher(model_config_file, server.models, poll_seconds)
     return server
+
+
+class ConfigWatcher:
+    """Re-reads a model config file when it changes and applies its labels and version
+    policies to the models already served (adding or removing a model needs a restart).
+    A file that no longer parses is ignored (the last good one stays in force)."""
+
+    def __init__(self, path: str, models: dict[str, ModelServer], seconds: float):
+        self.path, self.models = path, models
+        self._stamp = self._mtime()
+        self._stop = threading.Event()
+        if seconds > 0:  # else call apply()
+            threading.Thread(target=self._run, args=(seconds,), daemon=True).start()
+
+    def _mtime(self):
+        try:
+            return tf.io.gfile.stat(self.path).mtime_nsec
+        except tf.errors.OpError:
+            return None
+
+    def apply(self) -> None:
+        from tfrs_debias.serving.model_config import read_model_config
+
+        for entry in read_model_config(self.path):
+            model = self.models.get(entry.name)
+            if model is None:
+                continue
+            model.labels = entry.label_map
+            manager = model.manager
+            manager.policy, manager.num_versions = entry.policy, entry.num_versions
+            manager.versions = entry.versions
+
+    def _run(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            stamp = self._mtime()
+            if stamp == self._stamp:
+                continue
+            self._stamp = stamp
+            try:
+                self.apply()
+            except (ValueError, OSError):
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
