@@ -584,7 +584,7 @@ def test_grpc_predict_regress_metadata_status_with_official_stubs(managed, expor
 
     url, base, httpd, rel = managed
     model = exported[0]
-    server, port = make_grpc_server(httpd.model, port=0)
+    server, port = make_grpc_server(httpd.models, port=0, metrics=httpd.metrics)
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
         predict = prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -653,6 +653,11 @@ def test_grpc_predict_regress_metadata_status_with_official_stubs(managed, expor
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "input 'user_id' is float64, expected int64" in info.value.details()
         assert status.GetModelStatus(req, timeout=30).model_version_status
+        text = urllib.request.urlopen(url.split("/v1/")[0] + "/monitoring/prometheus/metrics")
+        text = text.read().decode()
+        assert 'api="grpc",code="OK",model="ranker",verb="Predict"} 2.0' in text
+        assert 'api="grpc",code="NOT_FOUND",model="ranker",verb="Predict"} 1.0' in text
+        assert 'api="grpc",code="INVALID_ARGUMENT",model="ranker",verb="Predict"} 1.0' in text
     finally:
         channel.close()
         server.stop(grace=None)
@@ -726,3 +731,24 @@ def test_model_config_file_labels_and_rollback(managed, tmp_path):
     bad.write_text("model_config_list { config { name: 1 } ")
     with pytest.raises(ValueError, match="bad.config: not a TF Serving model config"):
         read_model_config(str(bad))
+
+
+def test_prometheus_metrics_count_rest_requests_and_versions(managed):
+    url, _, _, rel = managed
+    root = url.split("/v1/")[0]
+    assert _request(url + ":predict", {"inputs": rel})[0] == 200
+    assert _request(url + "/versions/1:predict", {"inputs": rel})[0] == 404
+    with urllib.request.urlopen(root + "/monitoring/prometheus/metrics") as resp:
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        text = resp.read().decode()
+    line = 'tfrs_debias_requests_total{api="rest",code="200",model="ranker",verb="predict"} 1.0'
+    assert line in text
+    assert 'code="404",model="ranker",verb="predict"} 1.0' in text
+    assert (
+        'tfrs_debias_request_latency_seconds_count{api="rest",model="ranker",verb="predict"} 2.0'
+        in text
+    )
+    assert (
+        'tfrs_debias_model_version_available{model="ranker",state="AVAILABLE",version="3"} 1.0'
+        in text
+    )

@@ -77,7 +77,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         try:
             grpc_server, grpc_port = make_grpc_server(
-                server.models, args.host, args.grpc_port, args.workers
+                server.models, args.host, args.grpc_port, args.workers, server.metrics
             )
         except OSError:
             server.server_close()

@@ -18,6 +18,7 @@ through the model's labels (from a model config file).
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -51,10 +52,31 @@ class GrpcService(
 ):
     """The servicer of both TF Serving services for `ModelServer` s (one per model)."""
 
-    def __init__(self, models):
+    def __init__(self, models, metrics=None):
         if not isinstance(models, dict):
             models = {models.name: models}
         self.models = models
+        self.metrics = metrics
+        for verb in ("Predict", "Regress", "GetModelMetadata", "GetModelStatus"):
+            setattr(self, verb, self._observed(verb, getattr(self, verb)))
+
+    def _observed(self, verb: str, method):
+        """``method`` counted and timed in ``metrics`` (by its gRPC status code)."""
+        if self.metrics is None:
+            return method
+
+        def call(request, context):
+            start, code = time.perf_counter(), "OK"
+            try:
+                return method(request, context)
+            except Exception:
+                code = context.code().name if context.code() is not None else "UNKNOWN"
+                raise
+            finally:
+                name = request.model_spec.name
+                self.metrics.observe(name, "grpc", verb, code, time.perf_counter() - start)
+
+        return call
 
     # -- shared ------------------------------------------------------------------------
     def _model(self, spec, context):
@@ -224,7 +246,7 @@ class GrpcService(
 
 
 def make_grpc_server(
-    models, host: str = "127.0.0.1", port: int = 8500, workers: int = 16
+    models, host: str = "127.0.0.1", port: int = 8500, workers: int = 16, metrics=None
 ) -> tuple[grpc.Server, int]:
     """A started gRPC server for ``models`` (a `ModelServer` or ``{name: ModelServer}``,
     e.g. the REST server's ``models``) and the port it listens on (``port=0`` picks a
@@ -237,7 +259,7 @@ def make_grpc_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    service = GrpcService(models)
+    service = GrpcService(models, metrics)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(service, server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(service, server)
     try:

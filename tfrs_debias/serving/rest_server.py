@@ -22,6 +22,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
@@ -33,6 +34,10 @@ import numpy as np
 from tfrs_debias.backend import tf
 from tfrs_debias.serving.loaded_export import list_versions
 from tfrs_debias.serving.model_manager import ModelManager, VersionNotAvailable
+from tfrs_debias.serving.serving_metrics import ServingMetrics
+
+#: TF Serving's Prometheus path.
+METRICS_PATH = "/monitoring/prometheus/metrics"
 
 _VERSION = r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
 _GET = re.compile(r"^/v1/models/(?P<name>[^/:]+)" + _VERSION + r"(?P<metadata>/metadata)?/?$")
@@ -350,6 +355,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload: dict) -> None:
         data = json.dumps(payload).encode()
+        started = getattr(self, "_started", None)
+        if started is not None:
+            model, verb = self._observed
+            self.server.metrics.observe(
+                model, "rest", verb, str(int(status)), time.perf_counter() - started
+            )
+            self._started = None
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -366,11 +378,24 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as err:  # noqa: BLE001 - the server must keep serving
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {err}"})
 
+    def _observe(self, model: str, verb: str) -> None:
+        """Counts the request (and times it) when its answer is sent."""
+        self._started, self._observed = time.perf_counter(), (model, verb)
+
     def do_GET(self):  # noqa: N802 (http.server naming)
+        if self.path.rstrip("/") == METRICS_PATH:
+            data = self.server.metrics.exposition()
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return None
         match = _GET.match(self.path)
         if not match:
             return self._send(HTTPStatus.NOT_FOUND, {"error": f"unknown path {self.path}"})
         name, version, label = match["name"], match["version"], match["label"]
+        self._observe(name, "metadata" if match["metadata"] else "status")
         model = self.server.models.get(name, self.server.model)  # (unknown name: a 404)
         if match["metadata"]:
             return self._answer(lambda: model.metadata(name, version, label))
@@ -419,6 +444,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(HTTPStatus.BAD_REQUEST, {"error": f"JSON Parse error: {err}"})
         except RecursionError:
             return self._send(HTTPStatus.BAD_REQUEST, {"error": "JSON nested too deeply"})
+        self._observe(match["name"], match["verb"])
         model = self.server.models.get(match["name"], self.server.model)
         return self._answer(
             lambda: model.predict(match["name"], match["version"], body, match["label"])
@@ -443,6 +469,7 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.models = {m.name: m for m in models}
         self.model = models[0]  # the first (or only) model
+        self.metrics = ServingMetrics(self.models)
         self.max_body_bytes = max_body_bytes
         self.verbose = verbose
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rest")
