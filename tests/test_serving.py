@@ -752,3 +752,25 @@ def test_prometheus_metrics_count_rest_requests_and_versions(managed):
         'tfrs_debias_model_version_available{model="ranker",state="AVAILABLE",version="3"} 1.0'
         in text
     )
+
+
+def test_rest_regress_and_classify_verbs(managed, exported):
+    url, _, _, rel = managed
+    model = exported[0]
+    body = {
+        "context": {"user_id": rel["user_id"][0], "user_segment": rel["user_segment"][0]},
+        "examples": [
+            {"item_id": rel["item_id"][i], "item_genre": rel["item_genre"][i]} for i in range(2)
+        ],
+    }
+    code, reply = _request(url + ":regress", body)
+    assert code == 200, reply
+    one_user = {k: tf.constant([rel[k][0]] * 2 if k.startswith("user") else rel[k]) for k in rel}
+    expected = model.debiased_probabilities(one_user).numpy().sum(1)  # v3 weights (1, 1)
+    np.testing.assert_allclose(reply["results"], expected, rtol=1e-5)
+    code, reply = _request(url + ":regress", {"examples": [{"item_id": 1.5}]})
+    assert code == 400
+    code, reply = _request(url + ":regress", {"examples": []})
+    assert code == 400 and "non-empty" in reply["error"]
+    code, reply = _request(url + ":classify", body)
+    assert code == 400 and "classification signature" in reply["error"]

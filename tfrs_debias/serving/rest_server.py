@@ -218,6 +218,34 @@ class ModelServer:
         return {"outputs": next(iter(out.values())) if len(out) == 1 else out}
 
 
+def _example(values: dict, where: str) -> tf.train.Example:
+    """A ``tf.train.Example`` from TF Serving's JSON example format: ints become
+    int64_list, floats float_list, strings and ``{"b64": ...}`` bytes_list; a list is
+    several values."""
+    example = tf.train.Example()
+    if not isinstance(values, dict):
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{where} must be an object")
+    for name, value in values.items():
+        items = value if isinstance(value, list) else [value]
+        feature = example.features.feature[name]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+            if any(not -(2**63) <= v < 2**63 for v in items):
+                raise RequestError(HTTPStatus.BAD_REQUEST, f"{where}: '{name}' overflows int64")
+            feature.int64_list.value.extend(items)
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in items):
+            feature.float_list.value.extend(float(v) for v in items)
+        elif all(isinstance(v, str) or (isinstance(v, dict) and set(v) == {"b64"}) for v in items):
+            try:
+                feature.bytes_list.value.extend(_decode(v) for v in items)
+            except (ValueError, TypeError) as err:
+                raise RequestError(HTTPStatus.BAD_REQUEST, f"{where}: '{name}': {err}") from None
+        else:
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST, f"{where}: '{name}' mixes or has unsupported value types"
+            )
+    return example
+
+
 def _tensor_info(dtype, shape, name: str) -> dict:
     if shape.rank is None:
         return {
@@ -231,6 +259,39 @@ def _tensor_info(dtype, shape, name: str) -> dict:
         "tensor_shape": {"dim": dims, "unknown_rank": False},
         "name": name,
     }
+
+
+def _regress(model: ModelServer, name, version, body, label) -> dict:
+    """TF Serving's REST ``:regress``: ``{"examples": [...], "context"?: {...}}`` ->
+    ``{"results": [score, ...]}`` through the ``regress`` signature."""
+    if not isinstance(body, dict):
+        raise RequestError(HTTPStatus.BAD_REQUEST, "request body must be a JSON object")
+    _, loaded = model._servable(name, version, label)
+    sig_name = body.get("signature_name") or "regress"
+    if not isinstance(sig_name, str) or sig_name not in loaded.signatures:
+        raise RequestError(
+            HTTPStatus.BAD_REQUEST, f'Serving signature name: "{sig_name}" not found'
+        )
+    fn = loaded.signatures[sig_name]
+    if set(fn.structured_input_signature[1]) != {"inputs"}:
+        raise RequestError(
+            HTTPStatus.BAD_REQUEST, f'signature "{sig_name}" is not a regress signature'
+        )
+    examples = body.get("examples")
+    if not isinstance(examples, list) or not examples:
+        raise RequestError(HTTPStatus.BAD_REQUEST, "'examples' must be a non-empty list")
+    context = _example(body.get("context") or {}, "context")
+    serialized = []
+    for i, values in enumerate(examples):
+        merged = tf.train.Example()
+        merged.CopyFrom(context)
+        merged.MergeFrom(_example(values, f"example {i}"))
+        serialized.append(merged.SerializeToString())
+    try:
+        out = fn(inputs=tf.constant(serialized))
+    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
+        raise RequestError(HTTPStatus.BAD_REQUEST, _error_line(err)) from None
+    return {"results": [float(v) for v in np.asarray(out["outputs"]).reshape(-1)]}
 
 
 def _rows_to_columns(instances: Any, specs: dict) -> dict[str, list]:
@@ -433,10 +494,10 @@ class _Handler(BaseHTTPRequestHandler):
         if raw is None:
             return None
         match = _POST.match(self.path)
-        if not match or match["verb"] != "predict":
+        if not match or match["verb"] not in ("predict", "regress", "classify"):
             return self._send(
                 HTTPStatus.NOT_FOUND,
-                {"error": f"unknown path {self.path} (only :predict is served)"},
+                {"error": f"unknown path {self.path} (:predict, :regress are served)"},
             )
         try:
             body = json.loads(raw or b"null")
@@ -446,9 +507,19 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(HTTPStatus.BAD_REQUEST, {"error": "JSON nested too deeply"})
         self._observe(match["name"], match["verb"])
         model = self.server.models.get(match["name"], self.server.model)
-        return self._answer(
-            lambda: model.predict(match["name"], match["version"], body, match["label"])
-        )
+        args = (match["name"], match["version"], body, match["label"])
+        if match["verb"] == "regress":
+            return self._answer(lambda: _regress(model, *args))
+        if match["verb"] == "classify":
+            return self._send(
+                HTTPStatus.BAD_REQUEST,
+                {
+                    "error": "Expected classification signature method_name to be "
+                    "tensorflow/serving/classify: the exports have none; use :regress "
+                    "or :predict"
+                },
+            )
+        return self._answer(lambda: model.predict(*args))
 
 
 class _HTTPServer(ThreadingHTTPServer):
