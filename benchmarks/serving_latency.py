@@ -3,9 +3,13 @@
 
 Prints p50/p99 (ms) of each, requests/s of a bounded REST run, and — for scale — the
 same in-process figure for a plain TFRS export of the multi-task model (no bias
-tower), measured in the same run.
+tower), measured in the same run. Then concurrency: 1, 8 and 32 clients each sending
+requests back to back (keep-alive HTTP connections, one gRPC channel each) against the
+same server, with requests/s and p50/p99, and in-process calls from as many threads,
+in one run; REST and gRPC throughput are reported as a share of in-process.
 
 Usage: python benchmarks/serving_latency.py [--requests 2000] [--candidates 500]
+       [--clients 1 8 32] [--seconds 5]
 """
 
 from __future__ import annotations
@@ -65,11 +69,94 @@ def rest(base: str, features: dict, n: int) -> tuple[list[float], float]:
     return times, n / sum(times)
 
 
+def concurrent(call, clients: int, seconds: float) -> tuple[float, float, float]:
+    """``clients`` threads calling ``call(worker)`` back to back for ``seconds``:
+    (requests/s, p50 ms, p99 ms)."""
+    times: list[float] = []
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def worker(index: int) -> None:
+        state = {}
+        local = []
+        call(state, index)  # warm-up / connect
+        while time.perf_counter() < stop:
+            start = time.perf_counter()
+            call(state, index)
+            local.append(time.perf_counter() - start)
+        with lock:
+            times.extend(local)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    begin = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - begin
+    p50, p99 = percentiles(times)
+    return len(times) / elapsed, p50, p99
+
+
+def concurrency(base: str, path: str, features: dict, clients_list, seconds: float) -> list:
+    import http.client
+
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from tfrs_debias.serving.grpc_service import make_grpc_server
+
+    fn = tf.saved_model.load(path).signatures["serving_default"]
+    tensors = {k: tf.constant(v) for k, v in features.items()}
+    httpd = make_server(base, port=0, workers=64)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    grpc_server, grpc_port = make_grpc_server(httpd.models, port=0, workers=64)
+    port = httpd.server_address[1]
+    name = httpd.model.name
+    body = json.dumps({"inputs": {k: v.tolist() for k, v in features.items()}}).encode()
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    for k, v in features.items():
+        request.inputs[k].CopyFrom(tf.make_tensor_proto(v))
+
+    def local(state, index):
+        fn(**tensors)["score"].numpy()
+
+    def over_rest(state, index):
+        if "conn" not in state:
+            state["conn"] = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn = state["conn"]
+        conn.request("POST", f"/v1/models/{name}:predict", body)
+        conn.getresponse().read()
+
+    def over_grpc(state, index):
+        if "stub" not in state:
+            channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+            state["stub"] = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        state["stub"].Predict(request, timeout=60)
+
+    rows = []
+    try:
+        for clients in clients_list:
+            base_rps, *base_p = concurrent(local, clients, seconds)
+            rows.append((clients, "in-process", base_rps, *base_p, 1.0))
+            for label, call in (("REST", over_rest), ("gRPC", over_grpc)):
+                rps, p50, p99 = concurrent(call, clients, seconds)
+                rows.append((clients, label, rps, p50, p99, rps / base_rps))
+    finally:
+        grpc_server.stop(grace=None)
+        httpd.shutdown()
+        httpd.server_close()
+    return rows
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--rest-requests", type=int, default=300)
     p.add_argument("--candidates", type=int, default=500)
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--seconds", type=float, default=5.0, help="per concurrency level")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         sim = ImpressionSimulator(SimulatorConfig.small(seed=0))
@@ -100,12 +187,24 @@ def main(argv=None) -> None:
         plain = percentiles(in_process(paths["multi_task"], features, args.requests))
         rest_times, rps = rest(os.path.dirname(paths["factorized"]), features, args.rest_requests)
         rest_p = percentiles(rest_times)
+        rows = concurrency(
+            os.path.dirname(paths["factorized"]),
+            paths["factorized"],
+            features,
+            args.clients,
+            args.seconds,
+        )
     print(f"1 user x {n} candidates, serving_default")
     print(f"{'path':<44}{'p50 ms':>9}{'p99 ms':>9}")
     print(f"{'in-process, factorized (ours)':<44}{ours[0]:>9.2f}{ours[1]:>9.2f}")
     print(f"{'in-process, multi-task (plain TFRS ranker)':<44}{plain[0]:>9.2f}{plain[1]:>9.2f}")
     print(f"{'REST :predict on loopback, factorized':<44}{rest_p[0]:>9.2f}{rest_p[1]:>9.2f}")
     print(f"REST: {rps:.0f} requests/s over {args.rest_requests} sequential requests")
+    print(
+        f"\n{'clients':>8}  {'path':<11}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs in-process':>15}"
+    )
+    for clients, label, rps_, p50, p99, share in rows:
+        print(f"{clients:>8}  {label:<11}{rps_:>9.0f}{p50:>9.2f}{p99:>9.2f}{share:>14.0%}")
 
 
 if __name__ == "__main__":

@@ -358,12 +358,6 @@ def _error_line(err: Exception) -> str:
     return useful[-1] if useful else (lines[0] if lines else type(err).__name__)
 
 
-def _flat(value: Any) -> list:
-    if isinstance(value, list):
-        return [x for v in value for x in _flat(v)]
-    return [value]
-
-
 def _to_tensor(name: str, value: Any, spec: tf.TensorSpec) -> tf.Tensor:
     try:
         if spec.dtype == tf.string:
@@ -371,18 +365,26 @@ def _to_tensor(name: str, value: Any, spec: tf.TensorSpec) -> tf.Tensor:
             if any(not isinstance(v, bytes) for v in array.reshape(-1)):
                 raise TypeError("expected strings")
         else:
-            values = _flat(value)
-            if any(isinstance(v, str | dict | bool) or v is None for v in values):
-                raise TypeError(f"expected numbers of type {spec.dtype.name}")
+            # One vectorised conversion, then the kind of what came out says whether the
+            # JSON held the right type (no per-value Python loop on the request path).
+            array = np.asarray(value)
+            kind = array.dtype.kind if array.size else "i"  # ([] is any type)
             if spec.dtype.is_integer:
+                if kind == "f":
+                    raise TypeError(f"expected integers ({spec.dtype.name})")
+                if kind not in "iu":
+                    raise TypeError(f"expected numbers of type {spec.dtype.name}")
                 info = np.iinfo(spec.dtype.as_numpy_dtype)
-                for v in values:
-                    if not isinstance(v, int):
-                        raise TypeError(f"expected integers ({spec.dtype.name}), got {v!r}")
-                    if not info.min <= v <= info.max:
-                        raise ValueError(f"{v} does not fit in {spec.dtype.name}")
-            array = np.asarray(value, dtype=spec.dtype.as_numpy_dtype)
-    except (TypeError, ValueError, OverflowError) as err:
+                if array.size and (array.min() < info.min or array.max() > info.max):
+                    bad = array.max() if array.max() > info.max else array.min()
+                    raise ValueError(f"{bad} does not fit in {spec.dtype.name}")
+            elif kind not in "iuf":
+                raise TypeError(f"expected numbers of type {spec.dtype.name}")
+            array = array.astype(spec.dtype.as_numpy_dtype, copy=False)
+    except OverflowError:
+        message = f"input '{name}': a value does not fit in {spec.dtype.name}"
+        raise RequestError(HTTPStatus.BAD_REQUEST, message) from None
+    except (TypeError, ValueError) as err:
         raise RequestError(HTTPStatus.BAD_REQUEST, f"input '{name}': {err}") from None
     if not spec.shape.is_compatible_with(array.shape):
         raise RequestError(
