@@ -261,6 +261,13 @@ def test_export_and_select_cli(exported, tmp_path, capsys):
     assert len(picks) == 4 and picks[0]["score"] == pytest.approx(2 * picks[0]["click"], rel=1e-5)
 
 
+def _select_request(rel, k):
+    """A REST ``select_top_k`` request: the first user, the given items, ``k``."""
+    inputs = {"user_id": rel["user_id"][0], "user_segment": 1, "exclude_item_ids": [], "k": k}
+    inputs.update(item_id=rel["item_id"], item_genre=rel["item_genre"])
+    return {"signature_name": "select_top_k", "inputs": inputs}
+
+
 def _request(url, body=None, raw=None):
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
@@ -314,20 +321,7 @@ def test_rest_api_like_tf_serving(server, exported):
         url + "/versions/1:predict", {"inputs": rel, "signature_name": "serving_default"}
     )
     np.testing.assert_allclose(cols["outputs"]["score"], probs @ [1.0, 3.0], rtol=1e-5)
-    status, top = _request(
-        url + ":predict",
-        {
-            "signature_name": "select_top_k",
-            "inputs": {
-                "user_id": rel["user_id"][0],
-                "user_segment": 1,
-                "item_id": rel["item_id"],
-                "item_genre": rel["item_genre"],
-                "exclude_item_ids": [],
-                "k": 2,
-            },
-        },
-    )
+    status, top = _request(url + ":predict", _select_request(rel, k=2))
     assert status == 200 and len(top["outputs"]["item_ids"]) == 2
 
 
@@ -500,18 +494,7 @@ def test_malformed_values_are_400_naming_the_input(managed, raw, message):
 
 def test_select_top_k_huge_k_and_odd_versions_and_headers(managed):
     url, _, httpd, rel = managed
-    select = {
-        "signature_name": "select_top_k",
-        "inputs": {
-            "user_id": rel["user_id"][0],
-            "user_segment": 1,
-            "item_id": rel["item_id"],
-            "item_genre": rel["item_genre"],
-            "exclude_item_ids": [],
-            "k": 2**40,
-        },
-    }
-    code, body = _request(url + ":predict", select)
+    code, body = _request(url + ":predict", _select_request(rel, k=2**40))
     assert code == 400 and "does not fit in int32" in body["error"]
     code, body = _request(url + "/versions/%C2%B2:predict", {"inputs": rel})  # '²'
     assert code == 404
