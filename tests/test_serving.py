@@ -757,3 +757,62 @@ def test_rest_regress_and_classify_verbs(managed, exported):
     assert code == 400 and "non-empty" in reply["error"]
     code, reply = _request(url + ":classify", body)
     assert code == 400 and "classification signature" in reply["error"]
+
+
+def test_ab_split_routes_each_user_to_one_labelled_version(managed, tmp_path):
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from tfrs_debias.serving.grpc_service import make_grpc_server
+
+    _, base, _, rel = managed
+    config = tmp_path / "models.config"
+    config.write_text(
+        f'model_config_list {{ config {{ name: "ranker" base_path: "{base}" '
+        "model_version_policy { specific { versions: 2 versions: 3 } } "
+        'version_labels { key: "stable" value: 2 } version_labels { key: "canary" value: 3 } '
+        "} }"
+    )
+    with pytest.raises(ValueError, match=r"labels \['blue'\] are not labels"):
+        make_server(model_config_file=str(config), port=0, poll_seconds=0, ab_split={"blue": 1})
+    httpd = make_server(
+        model_config_file=str(config),
+        port=0,
+        poll_seconds=0,
+        ab_split={"stable": 75, "canary": 25},
+    )
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    grpc_server, grpc_port = make_grpc_server(httpd.models, port=0)
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/v1/models/ranker"
+    try:
+        served = {}
+        for user in range(200):
+            inputs = {**rel, "user_id": [user] * 2}
+            code, body = _request(url + ":predict", {"inputs": inputs})
+            assert code == 200
+            served[user] = body["model_version"]
+            # The same user always gets the same version, and its scores are that version's.
+            again = _request(url + ":predict", {"inputs": inputs})[1]
+            assert again["model_version"] == served[user]
+            if user < 3:
+                direct = _request(f"{url}/versions/{served[user]}:predict", {"inputs": inputs})
+                assert direct[1]["outputs"] == body["outputs"]
+        canary = sum(v == "3" for v in served.values()) / len(served)
+        assert 0.15 < canary < 0.35  # 25% of users, by a hash of the user id
+        # An explicit version or label is not re-routed.
+        assert _request(url + "/versions/2:predict", {"inputs": rel})[1]["model_version"] == "2"
+        # gRPC routes the same user to the same version.
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+        )
+        for user in (0, 1, 2, 3, 4):
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "ranker"
+            for k, v in {**rel, "user_id": [user] * 2}.items():
+                request.inputs[k].CopyFrom(tf.make_tensor_proto(np.asarray(v, np.int64)))
+            version = stub.Predict(request, timeout=30).model_spec.version.value
+            assert str(version) == served[user]
+    finally:
+        grpc_server.stop(grace=None)
+        httpd.shutdown()
+        httpd.server_close()

@@ -62,6 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = make_server(
         args.model_base,
         model_config_file=args.model_config_file,
+        ab_split=parse_weights(args.ab_split, "--ab-split"),
         host=args.host,
         port=args.port,
         name=args.model_name,
@@ -191,5 +192,11 @@ def register(sub) -> None:
         help="TF Serving's gRPC API (PredictionService, ModelService) port (default 8500)",
     )
     p.add_argument("--no-grpc", action="store_true", help="serve REST only")
+    p.add_argument(
+        "--ab-split",
+        help="A/B split of users across version labels, e.g. stable=90,canary=10: a "
+        "request without a version or label goes to the label its user_id hashes to "
+        "(responses name the model_version)",
+    )
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(func=cmd_serve)

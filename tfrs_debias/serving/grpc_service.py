@@ -85,9 +85,15 @@ class GrpcService(
             context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found: {spec.name!r}")
         return model
 
-    def _servable(self, spec, context) -> tuple[int, object]:
+    def _servable(self, spec, context, inputs=None) -> tuple[int, object]:
         model = self._model(spec, context)
         version = spec.version.value if spec.HasField("version") else None
+        routed = version is None and not spec.version_label and model.split
+        if routed and inputs is not None and model.split_key in inputs:  # A/B by user
+            user = tf.make_ndarray(inputs[model.split_key]).reshape(-1).tolist()
+            label = model.routed_label(user)
+            if label is not None:
+                version = model.labels[label]
         if spec.version_label:
             if spec.version_label not in model.labels:
                 context.abort(
@@ -121,7 +127,7 @@ class GrpcService(
 
     # -- PredictionService -------------------------------------------------------------
     def Predict(self, request, context):  # noqa: N802 (gRPC naming)
-        version, loaded = self._servable(request.model_spec, context)
+        version, loaded = self._servable(request.model_spec, context, request.inputs)
         name = request.model_spec.signature_name or "serving_default"
         fn = self._signature(loaded, name, context)
         specs = fn.structured_input_signature[1]

@@ -23,6 +23,7 @@ import os
 import re
 import threading
 import time
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
@@ -72,6 +73,10 @@ class ModelServer:
       poll_seconds: how often new or re-exported versions are looked for. Defaults to 1.
       labels: version labels (``{"stable": 3, "canary": 4}``) for ``/labels/L`` and
         gRPC's ``version_label``.
+      split: an A/B split of users across labels (``{"stable": 90, "canary": 10}``): a
+        request naming no version or label goes to the label its ``split_key`` input
+        (the user id) hashes to — the same user, the same version.
+      split_key: the input the split hashes. Defaults to ``user_id``.
     """
 
     def __init__(
@@ -83,10 +88,15 @@ class ModelServer:
         versions: Sequence[int] = (),
         poll_seconds: float = 1.0,
         labels: dict[str, int] | None = None,
+        split: dict[str, float] | None = None,
+        split_key: str = "user_id",
     ):
         self.labels: dict[str, int] = dict(labels or {})
+        self.split_key = split_key
+        self.split: dict[str, float] = {}
         self.model_base = os.path.abspath(model_base)
         self.name = name or os.path.basename(self.model_base.rstrip("/"))
+        self.set_split(split)
         if not list_versions(self.model_base):
             raise FileNotFoundError(f"{model_base}: no integer version folders to serve")
         self.manager = ModelManager(
@@ -94,6 +104,52 @@ class ModelServer:
         )
 
     # -- versions ------------------------------------------------------------------
+    def set_split(self, split: dict[str, float] | None) -> None:
+        """Sets the A/B split (label -> weight; weights are normalised); None clears it.
+
+        Raises:
+          ValueError: a label the model does not have, or weights that are not >= 0.
+        """
+        if not split:
+            self.split = {}
+            return
+        missing = sorted(set(split) - set(self.labels))
+        if missing:
+            raise ValueError(
+                f"A/B split labels {missing} are not labels of model {self.name!r} "
+                "(labels come from --model-config-file)"
+            )
+        total = float(sum(split.values()))
+        if total <= 0 or any(w < 0 for w in split.values()):
+            raise ValueError("A/B split weights must be >= 0 and not all 0")
+        self.split = {k: w / total for k, w in sorted(split.items())}
+
+    def routed_label(self, user: Any) -> str | None:
+        """The label of the A/B split ``user`` falls in (a stable hash), or None."""
+        if not self.split or user is None:
+            return None
+        if isinstance(user, list | tuple | np.ndarray):
+            if not len(user):
+                return None
+            user = user[0]
+        if isinstance(user, bytes):
+            user = user.decode("utf-8", "replace")
+        point = zlib.crc32(f"{self.name}/{user}".encode()) / 2**32
+        edge = 0.0
+        for label, share in self.split.items():
+            edge += share
+            if point < edge:
+                return label
+        return next(reversed(self.split))
+
+    def _request_user(self, body: dict) -> Any:
+        if isinstance(body.get("inputs"), dict):
+            return body["inputs"].get(self.split_key)
+        instances = body.get("instances")
+        if isinstance(instances, list) and instances and isinstance(instances[0], dict):
+            return instances[0].get(self.split_key)
+        return None
+
     def _version(self, name: str, version: str | None, label: str | None = None) -> int | None:
         if name != self.name:
             raise RequestError(
@@ -181,7 +237,9 @@ class ModelServer:
     def predict(self, name: str, version: str | None, body: Any, label: str | None = None) -> dict:
         if not isinstance(body, dict):
             raise RequestError(HTTPStatus.BAD_REQUEST, "request body must be a JSON object")
-        _, loaded = self._servable(name, version, label)
+        if version is None and label is None:
+            label = self.routed_label(self._request_user(body))
+        served, loaded = self._servable(name, version, label)
         sig_name = body.get("signature_name", "serving_default")
         if not isinstance(sig_name, str):
             raise RequestError(HTTPStatus.BAD_REQUEST, "'signature_name' must be a string")
@@ -210,12 +268,14 @@ class ModelServer:
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
             raise RequestError(HTTPStatus.BAD_REQUEST, _error_line(err)) from None
         out = {k: _to_json(v.numpy()) for k, v in out.items()}
+        tag = {"model_version": str(served)}  # which version answered (A/B, rollouts)
         if row_format:
             n = len(next(iter(out.values())))
             if len(out) == 1:
-                return {"predictions": next(iter(out.values()))}
-            return {"predictions": [{k: v[i] for k, v in out.items()} for i in range(n)]}
-        return {"outputs": next(iter(out.values())) if len(out) == 1 else out}
+                return {"predictions": next(iter(out.values())), **tag}
+            rows = [{k: v[i] for k, v in out.items()} for i in range(n)]
+            return {"predictions": rows, **tag}
+        return {"outputs": next(iter(out.values())) if len(out) == 1 else out, **tag}
 
 
 def _example(values: dict, where: str) -> tf.train.Example:
@@ -571,6 +631,7 @@ def make_server(
     keep_versions: int = 2,
     poll_seconds: float = 1.0,
     model_config_file: str | None = None,
+    ab_split: dict[str, float] | None = None,
 ) -> _HTTPServer:
     """An HTTP server (not yet serving: call ``serve_forever``) for ``model_base``, or for
     every model of a TF Serving ``model_config_file`` (version policies and labels; the
@@ -601,6 +662,13 @@ def make_server(
             for model in models:
                 model.manager.close()
             raise
+    try:
+        for model in models:
+            model.set_split(ab_split)
+    except ValueError:
+        for model in models:
+            model.manager.close()
+        raise
     try:
         server = _HTTPServer((host, port), models, max_body_bytes, verbose, workers)
     except OSError as err:
