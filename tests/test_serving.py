@@ -816,3 +816,25 @@ def test_ab_split_routes_each_user_to_one_labelled_version(managed, tmp_path):
         grpc_server.stop(grace=None)
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_export_writes_tf_serving_warmup_requests_and_keras_save_is_refused(exported):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    model, _, path, _, _ = exported
+    records = list(
+        tf.data.TFRecordDataset(
+            os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
+        ).as_numpy_iterator()
+    )
+    assert len(records) == 1
+    request = prediction_log_pb2.PredictionLog.FromString(records[0]).predict_log.request
+    assert request.model_spec.signature_name == "serving_default"
+    assert set(request.inputs) == {f.name for f in model.served_features}
+    loaded = tf.saved_model.load(path)
+    out = loaded.signatures["serving_default"](
+        **{k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+    )
+    assert out["score"].shape == (8,)
+    with pytest.raises(NotImplementedError, match="export_saved_model"):
+        model.save("somewhere")

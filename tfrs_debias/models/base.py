@@ -217,6 +217,17 @@ class BaseEstimator(tfrs.Model):
         """Hook for additional losses on the forward outputs (anchoring)."""
         return tf.constant(0.0)
 
+    def save(self, filepath, *args, **kwargs):
+        """Refused: Keras' ``save`` would write a ``serving_default`` that needs the labels
+        and bias features and returns biased logits. Export with
+        ``tfrs_debias.serving.export_saved_model`` (``tfrs-debias export``) for TF
+        Serving, or keep weights with ``save_weights``."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.save would export the biased training path; use "
+            "tfrs_debias.serving.export_saved_model(model, 'saved_models/NAME') (or "
+            "`tfrs-debias export`) for the debiased serving signatures, or save_weights"
+        )
+
     def get_config(self) -> dict:
         return {
             "schema": self.schema.to_dict(),

@@ -26,7 +26,9 @@ version. Signatures (``saved_model_cli show --dir DIR --all`` lists them):
     ``exclude_item_ids: [num_excluded]`` and ``k`` -> ``item_ids: [k]``,
     ``scores: [k]`` and ``{task}: [k]`` probabilities, best first.
 
-``assets.extra/tfrs_debias.json`` records the schema, config and value weights.
+``assets.extra/tfrs_debias.json`` records the schema, config and value weights;
+``assets.extra/tf_serving_warmup_requests`` holds a warm-up request in TF Serving's
+format (TF Serving replays it after loading, before the version takes traffic).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tfrs_debias.backend import tf
@@ -207,6 +210,7 @@ def export_saved_model(
         }
         with tf.io.gfile.GFile(os.path.join(tmp, METADATA_FILE), "w") as fh:
             fh.write(json.dumps(meta, indent=2))
+        write_warmup_requests(module, tmp)
         if auto:
             final = _claim_next_version(tmp, base_dir)
         elif tf.io.gfile.exists(final):
@@ -224,6 +228,33 @@ def export_saved_model(
         remove_tree(tmp)
         raise
     return final
+
+
+#: TF Serving's warm-up file: a TFRecord of ``PredictionLog`` s it replays after loading.
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+
+
+def write_warmup_requests(module: ServingModule, export_dir: str, rows: int = 8) -> str:
+    """Writes `WARMUP_FILE`: one ``serving_default`` request of ``rows`` candidates (ids
+    0, empty strings, side features at 0), in TF Serving's format, so TF Serving — and
+    `ModelManager` — run the model once before it takes traffic."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.signature_name = "serving_default"
+    for f in module.served:
+        if f.dtype == "string":
+            value = np.full(rows, b"", dtype=object)
+        else:
+            value = np.zeros(rows, f.tf_dtype.as_numpy_dtype)
+        request.inputs[f.name].CopyFrom(tf.make_tensor_proto(value, dtype=f.tf_dtype))
+    log = prediction_log_pb2.PredictionLog(
+        predict_log=prediction_log_pb2.PredictLog(request=request)
+    )
+    path = os.path.join(export_dir, WARMUP_FILE)
+    with tf.io.TFRecordWriter(path) as writer:
+        writer.write(log.SerializeToString())
+    return path
 
 
 def _claim(final: str) -> bool:

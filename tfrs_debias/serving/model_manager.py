@@ -64,9 +64,20 @@ def fingerprint(version_dir: str) -> tuple | None:
     return tuple(out)
 
 
-def _warm_up(servable: Any) -> None:
-    """One call of ``serving_default`` on a one-row batch, so the first request does not
-    pay the first call's cost."""
+def _warm_up(servable: Any, version_dir: str | None = None) -> None:
+    """Replays the export's TF Serving warm-up requests (``assets.extra/
+    tf_serving_warmup_requests``), else one call of ``serving_default`` on a one-row
+    batch, so the first request does not pay the first call's cost."""
+    warmup = os.path.join(version_dir or "", "assets.extra", "tf_serving_warmup_requests")
+    if version_dir is not None and tf.io.gfile.exists(warmup):
+        from tensorflow_serving.apis import prediction_log_pb2
+
+        for record in tf.data.TFRecordDataset(warmup).as_numpy_iterator():
+            log = prediction_log_pb2.PredictionLog.FromString(record)
+            request = log.predict_log.request
+            fn = servable.signatures[request.model_spec.signature_name or "serving_default"]
+            fn(**{k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()})
+        return
     fn = servable.signatures.get("serving_default")
     if fn is None:
         return
@@ -158,7 +169,7 @@ class ModelManager:
             return
         try:
             servable = tf.saved_model.load(path)
-            _warm_up(servable)
+            _warm_up(servable, path)
         except Exception as err:  # noqa: BLE001 - a broken folder must not stop serving
             message = (getattr(err, "message", None) or str(err)).strip().splitlines()
             with self._lock:
