@@ -1,6 +1,6 @@
 # Two commands for a fresh machine with Python 3.11:
 #   make demo   - create .venv, install, run the main job on the embedded default data
-#   make test   - create .venv, install with test extras, ruff (format + lint), pytest
+#   make test   - create .venv, install with test extras, ruff (format + lint), mypy, pytest
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -24,6 +24,7 @@ demo: install
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -123,7 +123,7 @@ class Feature:
         return self.dtype == "string" or self.num_values is not None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"name": self.name, "dtype": self.dtype, "role": self.role}
+        out: dict[str, Any] = {"name": self.name, "dtype": self.dtype, "role": self.role}
         for key in ("num_values", "vocabulary", "neutral_value", "description"):
             value = getattr(self, key)
             if value is not None and not (key == "description" and not value):

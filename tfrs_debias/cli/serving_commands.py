@@ -88,8 +88,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         labels = "".join(f", label {k} -> {v}" for k, v in sorted(model.labels.items()))
         print(f"serving {name} from {model.model_base}{labels}", flush=True)
     print(
-        f"REST at http://{host}:{port}/v1/models/NAME"
-        + ("" if grpc_server is None else f", gRPC at {host}:{grpc_port}"),
+        f"REST at http://{host!s}:{port}/v1/models/NAME"
+        + ("" if grpc_server is None else f", gRPC at {args.host}:{grpc_port}"),
         flush=True,
     )
     try:

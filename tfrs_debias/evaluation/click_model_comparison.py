@@ -75,7 +75,7 @@ class ClickModelBaselines:
         train_cols, test_cols = self._read()
         if not train_cols or not test_cols:
             return None
-        names = dict(
+        names: dict[str, Any] = dict(
             query=self.schema.user_id.name, doc=self.schema.item_id.name, rank=self.rank.name
         )
         ctx = self.context.name if self.context is not None else None
@@ -88,7 +88,7 @@ class ClickModelBaselines:
             contexts=train_log.contexts,
             num_ranks=train_log.num_ranks,
         )
-        models = {
+        models: dict[str, Any] = {
             "pbm": PositionBasedModel().fit(train_log),
             "rank_ctr": RankCTR().fit(train_log),
             "doc_ctr": DocumentCTR().fit(train_log),
@@ -144,6 +144,7 @@ class ClickModelBaselines:
         }
 
     def _learned_curves(self, scorer, fit, index, max_pairs, num_boot, seed) -> dict:
+        assert self.rank is not None  # (curves are drawn only over a rank feature)
         rng = np.random.default_rng(seed)
         cols, log = fit["test_columns"], fit["train_log"]
         n = len(next(iter(cols.values())))

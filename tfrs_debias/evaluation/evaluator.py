@@ -111,12 +111,17 @@ class Evaluator:
         self.item_quantiles = tuple(item_quantiles)
 
     # -- against the truth --------------------------------------------------------
+    def _required_truth(self) -> GroundTruth:
+        if self.truth is None:
+            raise ValueError("this evaluation needs a truth file (simulate/movielens/ratings)")
+        return self.truth
+
     def truth_scores(self, scorer: Scorer) -> np.ndarray:
         """``[N, C, num_tasks]`` served probabilities of the truth's candidates."""
-        return score_candidates(scorer.debiased, self.truth, scorer.schema)
+        return score_candidates(scorer.debiased, self._required_truth(), scorer.schema)
 
     def ranking(self, scorer: Scorer) -> dict[str, Any]:
-        truth = self.truth
+        truth = self._required_truth()
         scores = self.truth_scores(scorer)
         users = user_bucket(truth.user_train_impressions, self.user_thresholds)
         items = item_bucket(truth.candidate_train_impressions, self.item_quantiles, truth.mask)
@@ -160,7 +165,7 @@ class Evaluator:
     def examination(self, scorer: Scorer, max_pairs: int = 2000, seed: int = 0) -> dict | None:
         """Learned examination per device relative to position 0 (ratio of mean full
         click probabilities over sampled truth pairs), against the true curve."""
-        truth, schema = self.truth, scorer.schema
+        truth, schema = self._required_truth(), scorer.schema
         if scorer.biased is None or not scorer.has_bias_part or truth.examination is None:
             return None
         position, device = rank_and_context(schema)

@@ -62,7 +62,7 @@ class BiasTower(keras.layers.Layer):
         hidden_units: Sequence[int] = (32,),
         feature_dropout: float = 0.1,
         observation_dropout: float = 0.0,
-        vocabularies: Mapping[str, Sequence] | None = None,
+        vocabularies: Mapping[str, Sequence | np.ndarray] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -115,6 +115,7 @@ class BiasTower(keras.layers.Layer):
 
     def _uniform(self, shape: tf.Tensor, stream: int) -> tf.Tensor:
         """Uniform [0, 1) numbers for one dropout ``stream``, from (seed, training call)."""
+        assert self._draws is not None  # (made when a dropout is on)
         draw = self._draws.assign_add(1)
         seed = tf.stack([tf.constant(self._seed + stream, tf.int64), draw])
         return tf.random.stateless_uniform(shape, seed=seed)

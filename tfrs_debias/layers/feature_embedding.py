@@ -22,7 +22,9 @@ from tfrs_debias.backend import keras, tf
 from tfrs_debias.schema import Feature
 
 
-def vocabulary_arrays(vocabularies: Mapping[str, Sequence] | None) -> dict[str, np.ndarray]:
+def vocabulary_arrays(
+    vocabularies: Mapping[str, Sequence | np.ndarray] | None,
+) -> dict[str, np.ndarray]:
     """Vocabularies as numpy arrays. Keras tracks a layer's list attributes element by
     element (every id visited on each object-graph traversal: export time grew with the
     vocabulary); an array is one leaf."""
@@ -50,7 +52,7 @@ class FeatureEmbedding(keras.layers.Layer):
         self,
         features: Sequence[Feature | dict],
         embedding_dim: int,
-        vocabularies: Mapping[str, Sequence] | None = None,
+        vocabularies: Mapping[str, Sequence | np.ndarray] | None = None,
         hash_buckets: int = 100_000,
         **kwargs,
     ):
@@ -80,7 +82,7 @@ class FeatureEmbedding(keras.layers.Layer):
     def _make_lookup(self, f: Feature) -> tuple[keras.layers.Layer | None, int]:
         vocab = self.vocabularies.get(f.name)
         if vocab is None and f.vocabulary is not None:
-            vocab = list(f.vocabulary)
+            vocab = np.asarray(f.vocabulary)
         if vocab is not None:
             cls = keras.layers.StringLookup if f.dtype == "string" else keras.layers.IntegerLookup
             kwargs = {} if f.dtype == "string" else {"mask_token": None}

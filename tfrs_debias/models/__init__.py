@@ -6,6 +6,8 @@ use (the registry and `EstimatorConfig` need no TensorFlow).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tfrs_debias._lazy import lazy_exports
 
 _EXPORTS = {
@@ -24,3 +26,18 @@ _EXPORTS = {
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover - what type checkers see of the lazy names
+    from tfrs_debias.models.anchored_factorized import AnchoredFactorizedEstimator  # noqa: F401
+    from tfrs_debias.models.base import BaseEstimator  # noqa: F401
+    from tfrs_debias.models.build import build_estimator  # noqa: F401
+    from tfrs_debias.models.config import EstimatorConfig  # noqa: F401
+    from tfrs_debias.models.factorized import FactorizedEstimator  # noqa: F401
+    from tfrs_debias.models.multi_task import MultiTaskEstimator  # noqa: F401
+    from tfrs_debias.models.position_debiased import PositionDebiasedEstimator  # noqa: F401
+    from tfrs_debias.models.registry import (  # noqa: F401
+        MODEL_NAMES,
+        REGISTRY,
+        EstimatorEntry,
+        estimator_class,
+    )

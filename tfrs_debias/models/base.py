@@ -158,7 +158,9 @@ class BaseEstimator(tfrs.Model):
         mode = self.config.propensity_weighting
         if mode == "none":
             return None
-        p = tf.reshape(tf.cast(features[self.schema.propensity.name], tf.float32), [-1])
+        prop = self.schema.propensity
+        assert prop is not None  # (checked in __init__)
+        p = tf.reshape(tf.cast(features[prop.name], tf.float32), [-1])
         weights = 1.0 / tf.maximum(p, self.config.propensity_clip)
         if mode == "snips":
             weights = weights / tf.reduce_mean(weights)

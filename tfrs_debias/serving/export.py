@@ -183,7 +183,7 @@ def export_saved_model(
       force: replace an existing version. Defaults to False (an error).
     """
     auto = version is None
-    version = next_version(base_dir) if auto else int(version)
+    version = next_version(base_dir) if version is None else int(version)
     if version < 1:
         raise ValueError(f"version must be a positive integer, got {version}")
     final = os.path.join(base_dir, str(version))
@@ -290,7 +290,7 @@ def _claim_next_version(tmp: str, base_dir: str) -> str:
 def remove_stale_temporaries(base_dir: str) -> list[str]:
     """Removes ``.tmp-*`` folders left by exports whose process is gone (killed during
     an export); returns them. Only local folders name a process that can be checked."""
-    removed = []
+    removed: list[str] = []
     if "://" in base_dir or not os.path.isdir(base_dir):
         return removed
     for name in os.listdir(base_dir):

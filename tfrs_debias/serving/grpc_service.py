@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import NoReturn
 
 import grpc
 import numpy as np
@@ -44,6 +45,13 @@ _STATES = {
 }
 #: google.rpc codes in StatusProto.error_code.
 _OK, _UNKNOWN = 0, 2
+
+
+def _abort(context, code: grpc.StatusCode, message: str) -> NoReturn:
+    """Ends the call with ``code`` (``context.abort`` raises; this says so to readers
+    and type checkers)."""
+    context.abort(code, message)
+    raise AssertionError("unreachable: context.abort raises")
 
 
 class GrpcService(
@@ -82,7 +90,7 @@ class GrpcService(
     def _model(self, spec, context):
         model = self.models.get(spec.name)
         if model is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found: {spec.name!r}")
+            _abort(context, grpc.StatusCode.NOT_FOUND, f"Servable not found: {spec.name!r}")
         return model
 
     def _servable(self, spec, context, inputs=None) -> tuple[int, object]:
@@ -96,7 +104,8 @@ class GrpcService(
                 version = model.labels[label]
         if spec.version_label:
             if spec.version_label not in model.labels:
-                context.abort(
+                _abort(
+                    context,
                     grpc.StatusCode.NOT_FOUND,
                     f"Servable not found: {spec.name} (label {spec.version_label!r}; labels: "
                     f"{sorted(model.labels)})",
@@ -106,12 +115,13 @@ class GrpcService(
             return model.manager.get(version)
         except VersionNotAvailable:
             what = "latest" if version is None else f"version {version}"
-            context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found: {spec.name} ({what})")
+            _abort(context, grpc.StatusCode.NOT_FOUND, f"Servable not found: {spec.name} ({what})")
 
     @staticmethod
     def _signature(loaded, name: str, context):
         if name not in loaded.signatures:
-            context.abort(
+            _abort(
+                context,
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f'Serving signature name: "{name}" not found in signature def; '
                 f"available: {sorted(loaded.signatures)}",
@@ -123,7 +133,7 @@ class GrpcService(
         try:
             return fn(**tensors)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, _error_line(err))
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, _error_line(err))
 
     # -- PredictionService -------------------------------------------------------------
     def Predict(self, request, context):  # noqa: N802 (gRPC naming)
@@ -134,7 +144,8 @@ class GrpcService(
         missing = [k for k in specs if k not in request.inputs]
         unknown = [k for k in request.inputs if k not in specs]
         if missing or unknown:
-            context.abort(
+            _abort(
+                context,
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"inputs must be {sorted(specs)}: missing {missing}, unknown {unknown}",
             )
@@ -143,16 +154,18 @@ class GrpcService(
             try:
                 array = tf.make_ndarray(request.inputs[key])
             except (TypeError, ValueError) as err:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"input '{key}': {err}")
+                _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"input '{key}': {err}")
             if tf.as_dtype(array.dtype) != spec.dtype and not (
                 spec.dtype == tf.string and array.dtype == object
             ):
-                context.abort(
+                _abort(
+                    context,
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"input '{key}' is {tf.as_dtype(array.dtype).name}, expected {spec.dtype.name}",
                 )
             if not spec.shape.is_compatible_with(array.shape):
-                context.abort(
+                _abort(
+                    context,
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"input '{key}' has shape {list(array.shape)}, expected {spec.shape.as_list()}",
                 )
@@ -186,7 +199,7 @@ class GrpcService(
         else:
             examples = []
         if not examples:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Regress needs at least one example")
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "Regress needs at least one example")
         serialized = tf.constant([e.SerializeToString() for e in examples])
         outputs = self._call(fn, {"inputs": serialized}, context)
         response = regression_pb2.RegressionResponse()
@@ -198,19 +211,21 @@ class GrpcService(
         return response
 
     def Classify(self, request, context):  # noqa: N802
-        context.abort(
+        _abort(
+            context,
             grpc.StatusCode.UNIMPLEMENTED,
             "the exports have no classify signature; use Predict or Regress",
         )
 
     def MultiInference(self, request, context):  # noqa: N802
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not served")
+        _abort(context, grpc.StatusCode.UNIMPLEMENTED, "MultiInference is not served")
 
     def GetModelMetadata(self, request, context):  # noqa: N802
         version, _ = self._servable(request.model_spec, context)
         fields = set(request.metadata_field) or {"signature_def"}
         if fields != {"signature_def"}:
-            context.abort(
+            _abort(
+                context,
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"metadata_field must be signature_def, got {sorted(fields)}",
             )
@@ -236,7 +251,8 @@ class GrpcService(
         if spec.HasField("version"):
             states = [s for s in states if s.version == spec.version.value]
             if not states:
-                context.abort(
+                _abort(
+                    context,
                     grpc.StatusCode.NOT_FOUND,
                     f"Servable not found: {spec.name} (version {spec.version.value})",
                 )
@@ -248,7 +264,7 @@ class GrpcService(
         return response
 
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "model config files are not served yet")
+        _abort(context, grpc.StatusCode.UNIMPLEMENTED, "model config files are not served yet")
 
 
 def make_grpc_server(

@@ -50,7 +50,7 @@ class VersionNotAvailable(LookupError):
 def fingerprint(version_dir: str) -> tuple | None:
     """``(size, mtime)`` of the files that change when a version is (re)written, or None
     while ``saved_model.pb`` is not there."""
-    out = []
+    out: list[tuple[int, int] | None] = []
     for name in _FILES:
         path = os.path.join(version_dir, name)
         try:

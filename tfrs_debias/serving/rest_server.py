@@ -467,6 +467,8 @@ def _to_json(value: np.ndarray) -> Any:
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.1"
+    _started: float | None = None
+    _observed: tuple[str, str] = ("", "")
     # Headers and body leave without waiting for the client's delayed ACK (Nagle's
     # algorithm cost keep-alive clients ~40 ms per request).
     disable_nagle_algorithm = True
@@ -590,6 +592,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     request_queue_size = 128
+    config_watcher: ConfigWatcher | None = None
 
     def __init__(
         self,
@@ -641,9 +644,10 @@ def make_server(
 
     if (model_base is None) == (model_config_file is None):
         raise ValueError("give exactly one of a model base path or a model config file")
-    if model_config_file is None:
+    if model_base is not None:
         models = [ModelServer(model_base, name, keep_versions, poll_seconds=poll_seconds)]
     else:
+        assert model_config_file is not None
         models = []
         try:
             for entry in read_model_config(model_config_file):

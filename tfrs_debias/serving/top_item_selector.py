@@ -145,7 +145,9 @@ class TopItemSelector:
             raise ValueError(
                 f"value weights for unknown tasks {sorted(unknown)}; tasks are {self.tasks}"
             )
-        score = sum(w * probs[t] for t, w in weights.items())
+        score = np.zeros(n)
+        for t, w in weights.items():
+            score = score + w * probs[t]
         allowed = (
             ~np.isin(items, np.asarray(list(exclude), dtype=items.dtype))
             if len(exclude)

@@ -91,6 +91,7 @@ class RunState(keras.callbacks.Callback):
     def _replay_early_stopping(self) -> None:
         """Runs ``EarlyStopping.on_epoch_end`` 's bookkeeping over the recorded epochs."""
         stopper = self.early_stopping
+        assert stopper is not None  # (called only with one)
         for epoch, logs in enumerate(self.epochs):
             current = logs.get(stopper.monitor)
             if current is None or epoch < stopper.start_from_epoch:

@@ -348,7 +348,10 @@ def train(
     # folder of their own; every worker backs up to the run's backup/ (Keras keeps
     # the chief's and reads it on restart), so a restarted cluster resumes.
     resolver = getattr(strategy, "cluster_resolver", None)
-    work_dir = out_dir if chief else run.worker_dir(resolver.task_type, resolver.task_id)
+    work_dir = out_dir
+    if not chief:  # (a non-chief has a cluster resolver)
+        assert resolver is not None
+        work_dir = run.worker_dir(resolver.task_type, resolver.task_id)
     tf.io.gfile.makedirs(work_dir)
     resumed_epochs = completed_epochs(run.backup_dir)
 

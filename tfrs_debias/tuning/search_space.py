@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tfrs_debias.models.registry import estimator_entry
@@ -39,7 +39,13 @@ PROPENSITY = {
 }
 
 #: Hyper-parameter groups an estimator's registry entry names in ``search_groups``.
-GROUPS = {"common": COMMON, "mmoe": MMOE, "bias": BIAS, "mixture": MIXTURE, "anchor": ANCHOR}
+GROUPS: dict[str, dict[str, Any]] = {
+    "common": COMMON,
+    "mmoe": MMOE,
+    "bias": BIAS,
+    "mixture": MIXTURE,
+    "anchor": ANCHOR,
+}
 
 
 def family(model: str) -> dict[str, Any]:
@@ -84,7 +90,7 @@ class SearchSpace:
 
     @classmethod
     def from_json(
-        cls, model: str, path: str | None, fixes: list[str] = (), schema=None
+        cls, model: str, path: str | None, fixes: Sequence[str] = (), schema=None
     ) -> SearchSpace:
         """The default space (with `PROPENSITY` when ``schema`` logs propensities),
         narrowed by a JSON file and ``NAME=VALUE`` fixes."""

@@ -82,15 +82,18 @@ def random_slice_objective(
         raise ValueError("random_ndcg needs a request_id feature to group the slice by")
     data = read_columns(files, schema)
     feats = {f.name: data[f.name] for f in schema.relevance_features}
+    request = schema.request_id
+    if request is None:
+        raise ValueError("the random-slice objective needs a request_id feature")
 
     def objective(model) -> float:
         logits = model.debiased_logits(feats).numpy()[:, model.task_names.index(task)]
-        return grouped_ndcg(data[schema.request_id.name], logits, data[task], k)
+        return grouped_ndcg(data[request.name], logits, data[task], k)
 
     return objective
 
 
-class EstimatorHyperModel(kt.HyperModel):
+class EstimatorHyperModel(kt.HyperModel):  # type: ignore[name-defined,misc]
     """Builds an estimator from the searched hyper-parameters; ``fit`` returns the
     tuning objective computed on the debiased path when one is given."""
 
@@ -170,7 +173,7 @@ def run_tuning(
     task = schema.tasks[0]
     if truth_dir is None:
         beside = LogDirectory.of_files(valid_paths)
-        truth_dir = beside.path if beside.has_truth else None
+        truth_dir = beside.path if beside is not None and beside.has_truth else None
     if objective == "auto":
         objective = "ndcg" if truth_dir else "random_ndcg" if random_slice_files else "val_loss"
     objective_fn, name, direction = None, "val_loss", "min"

@@ -99,12 +99,11 @@ def batch_rules(feature: Feature) -> list[tuple[Callable[[tf.Tensor], tf.Tensor]
             rules.append((lambda x: (x == 0) | (x == 1), f"label '{feature.name}' must be 0 or 1"))
         if feature.num_values is not None:
             n = feature.num_values
-            rules.append(
-                (
-                    lambda x, n=n: (x >= 0) & (x < n),
-                    f"'{feature.name}' out of range [0, {n})",
-                )
-            )
+
+            def in_range(x: tf.Tensor, n: int = n) -> tf.Tensor:
+                return (x >= 0) & (x < n)
+
+            rules.append((in_range, f"'{feature.name}' out of range [0, {n})"))
     return rules
 
 

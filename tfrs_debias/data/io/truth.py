@@ -72,7 +72,7 @@ class GroundTruth:
         tmp_npz = os.path.join(out_dir, f".truth.npz.tmp-{os.getpid()}.npz")
         tmp_json = os.path.join(out_dir, f".truth.json.tmp-{os.getpid()}")
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
+        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]  # (numpy stubs)
         with tf.io.gfile.GFile(tmp_npz, "wb") as fh:
             fh.write(buffer.getvalue())
         with tf.io.gfile.GFile(tmp_json, "w") as fh:

@@ -196,8 +196,8 @@ def validate_files(
     for path in paths:
         record = -1
         bad: set[int] = set()
-        columns = {f.name: [] for f in schema.features}
-        present = {f.name: [] for f in schema.features}
+        columns: dict[str, list] = {f.name: [] for f in schema.features}
+        present: dict[str, list[bool]] = {f.name: [] for f in schema.features}
         chunk_start = 0
         try:
             for record, raw in enumerate(_records(path)):

@@ -37,7 +37,7 @@ class ExaminationModel:
     @classmethod
     def coerce(cls, value: ExaminationModel | dict) -> ExaminationModel:
         """``value`` as an `ExaminationModel` (JSON configs give a dict of lists)."""
-        if isinstance(value, cls):
+        if isinstance(value, ExaminationModel):
             return value
         return cls(**{k: tuple(v) for k, v in value.items()})
 

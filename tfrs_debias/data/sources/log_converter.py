@@ -270,6 +270,7 @@ class LogConverter:
 
     def _slate_impressions(self, record: dict, where: str, row: int) -> list[dict]:
         m = self.mapping
+        assert m.slate_items is not None  # (slate mode)
         shown = _parse_list(self._value(record, m.slate_items, where), where, m.slate_items)
         if not shown:
             raise ConversionError(f"{where}, column '{m.slate_items}': empty slate")

@@ -75,7 +75,8 @@ class PopularityFactors:
         windows = _windows(columns, timestamp, window_seconds)
         item = cls._count(columns[schema.item_id.name][positive], windows[positive])
         user = cls._count(columns[schema.user_id.name][positive], windows[positive])
-        return cls(*item, *user, window_seconds if timestamp else None)
+        # (ids, windows, factors) for items, then for users
+        return cls(*item, *user, window_seconds if timestamp else None)  # type: ignore[call-arg]
 
     @staticmethod
     def _count(ids: np.ndarray, windows: np.ndarray):
@@ -108,9 +109,10 @@ class PopularityFactors:
 
     def save(self, path: str) -> None:
         buffer = io.BytesIO()  # through tf.io.gfile, like the other dataset files
+        arrays = {k: v for k, v in dataclasses.asdict(self).items() if isinstance(v, np.ndarray)}
         np.savez_compressed(
             buffer,
-            **{k: v for k, v in dataclasses.asdict(self).items() if isinstance(v, np.ndarray)},
+            **arrays,  # type: ignore[arg-type]  # (numpy's stubs reject **arrays)
             meta=json.dumps({"window_seconds": self.window_seconds, "powers": list(self.powers)}),
         )
         with tf.io.gfile.GFile(path, "wb") as fh:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -122,7 +123,7 @@ class SimulatorConfig:
     @classmethod
     def small(cls, **overrides: Any) -> SimulatorConfig:
         """A world small enough for unit tests (a few seconds end to end)."""
-        base = dict(
+        base: dict[str, Any] = dict(
             num_users=1500,
             num_items=300,
             num_requests=6000,
@@ -137,7 +138,7 @@ class SimulatorConfig:
         """Search-like logs: 300 queries x their own 10 documents, re-ranked by a
         relevance-led policy in each of 35k sessions, one surface (``web``) with
         examination ``1/(1+rank)``; truth = each query's documents."""
-        base = dict(
+        base: dict[str, Any] = dict(
             num_users=300,
             num_items=3000,
             num_requests=35_000,
@@ -157,7 +158,7 @@ class SimulatorConfig:
         return cls(**base)
 
 
-PRESETS = {
+PRESETS: dict[str, Callable[..., SimulatorConfig]] = {
     "default": SimulatorConfig,
     "small": SimulatorConfig.small,
     "search": SimulatorConfig.search,
