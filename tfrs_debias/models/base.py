@@ -20,10 +20,12 @@ from tfrs_debias.layers.feature_embedding import (
 )
 from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.layers.mmoe import MMoE
+from tfrs_debias.losses.ranking_losses import pairwise_logistic_loss, softmax_loss
 from tfrs_debias.models.config import EstimatorConfig
 from tfrs_debias.schema import ImpressionSchema
 
 Features = Mapping[str, tf.Tensor]
+LIST_LOSSES = {"softmax": softmax_loss, "pairwise_logistic": pairwise_logistic_loss}
 
 
 class BaseEstimator(tfrs.Model):
@@ -50,6 +52,11 @@ class BaseEstimator(tfrs.Model):
                 f"propensity_weighting {config.propensity_weighting!r} needs a propensity "
                 "feature (role 'propensity') in the logs; `tfrs-debias ratings` writes an "
                 "estimated one, `convert --propensity` maps a logged one"
+            )
+        if any(x != "bce" for x in config.task_losses) and schema.request_id is None:
+            raise ValueError(
+                f"task_losses {config.task_losses} need a request_id feature to group rows "
+                "into lists"
             )
         self.schema = schema
         self.config = config
@@ -172,16 +179,25 @@ class BaseEstimator(tfrs.Model):
         logits: tf.Tensor,
         compute_metrics: bool = True,
         weights: tf.Tensor | None = None,
+        list_ids: tf.Tensor | None = None,
     ) -> tf.Tensor:
-        """``Σ_t w_t · mean(weights · BCE_t)`` (metrics, unweighted, updated when
-        ``compute_metrics``)."""
+        """``Σ_t w_t · loss_t``: ``mean(weights · BCE_t)``, or a list loss over the rows
+        of each request (``list_ids``) per ``config.task_losses``. Metrics (unweighted)
+        are updated when ``compute_metrics``."""
         total = tf.constant(0.0)
-        for t, (task, weight) in enumerate(
-            zip(self.ranking_tasks, self.config.task_weights, strict=True)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        for t, (task, weight, kind) in enumerate(
+            zip(self.ranking_tasks, self.config.task_weights, self.config.task_losses, strict=True)
         ):
             per_example = task(
                 labels[:, t : t + 1], logits[:, t : t + 1], compute_metrics=compute_metrics
             )
+            if kind != "bce":
+                if list_ids is None:
+                    raise ValueError(f"task loss {kind!r} needs the request ids")
+                list_loss = LIST_LOSSES[kind](labels[:, t], logits[:, t], list_ids)
+                total += weight * list_loss / replicas  # (summed over replicas)
+                continue
             if weights is not None:
                 per_example = per_example * weights
             total += weight * tf.nn.compute_average_loss(per_example)
@@ -191,8 +207,10 @@ class BaseEstimator(tfrs.Model):
         out = self.forward(inputs, training=training)
         labels = self.labels(inputs)
         weights = self.example_weights(inputs)
+        request = self.schema.request_id
+        list_ids = inputs[request.name] if request is not None and request.name in inputs else None
         return (
-            self.task_loss(labels, out["logits"], weights=weights)
+            self.task_loss(labels, out["logits"], weights=weights, list_ids=list_ids)
             + out["aux_loss"]
             + self.extra_loss(out, labels)
         )

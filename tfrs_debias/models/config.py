@@ -12,6 +12,9 @@ from tfrs_debias.models.registry import REGISTRY
 
 COMBINES = ("multiply", "add")
 PROPENSITY_WEIGHTINGS = ("none", "ips", "snips")
+#: The per-task losses (`tfrs_debias.losses.LOSSES`; repeated here to keep this module
+#: free of TensorFlow).
+TASK_LOSSES = ("bce", "softmax", "pairwise_logistic")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +60,11 @@ class EstimatorConfig:
         1 / its logged propensity) or ``"snips"`` (those weights divided by their batch
         mean). Needs a ``propensity`` feature. The validation loss is weighed alike.
       propensity_clip: propensities below it count as it (IPS weights <= 1 / clip).
+      task_losses: per task, ``"bce"`` (pointwise, the default), ``"softmax"``
+        (listwise softmax cross-entropy over the rows of a request) or
+        ``"pairwise_logistic"`` (over the pairs of a request with different labels);
+        the list losses need a ``request_id`` and are applied to the full (training
+        path) logits. Defaults to BCE for every task.
     """
 
     model: str = "position_debiased"
@@ -85,6 +93,7 @@ class EstimatorConfig:
     popularity_keep: float = 0.0
     propensity_weighting: str = "none"
     propensity_clip: float = 0.05
+    task_losses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -100,7 +109,7 @@ class EstimatorConfig:
             if not 0 <= getattr(self, name) < 1:
                 problems.append(f"{name} must be in [0, 1)")
         if self.tasks:
-            for name in ("task_weights", "value_weights"):
+            for name in ("task_weights", "value_weights", "task_losses"):
                 value = getattr(self, name)
                 if value and len(value) != len(self.tasks):
                     problems.append(f"{name} needs one value per task {self.tasks}")
@@ -115,6 +124,12 @@ class EstimatorConfig:
                 f"propensity_weighting {self.propensity_weighting!r} is not one of "
                 f"{PROPENSITY_WEIGHTINGS}"
             )
+        bad_losses = [x for x in self.task_losses if x not in TASK_LOSSES]
+        if bad_losses:
+            problems.append(f"task_losses {bad_losses} are not in {TASK_LOSSES}")
+        list_losses = any(x != "bce" for x in self.task_losses)
+        if list_losses and self.propensity_weighting != "none":
+            problems.append("propensity weighting applies to bce task losses only")
         if not 0 < self.propensity_clip <= 1:
             problems.append("propensity_clip must be in (0, 1]")
         if not 0 <= self.popularity_keep <= 1:
@@ -131,6 +146,7 @@ class EstimatorConfig:
             tasks=tuple(tasks),
             task_weights=self.task_weights or (1.0,) * len(tasks),
             value_weights=self.value_weights or (1.0,) * len(tasks),
+            task_losses=self.task_losses or ("bce",) * len(tasks),
         )
 
     def replace(self, **changes: Any) -> EstimatorConfig:

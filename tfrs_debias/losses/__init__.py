@@ -1,0 +1,11 @@
+"""Losses over the rows of one request (a list): listwise softmax and pairwise logistic,
+written once here (TF-Ranking, which has them, is frozen on old TensorFlow)."""
+
+from tfrs_debias.losses.ranking_losses import (
+    LOSSES,
+    group_into_lists,
+    pairwise_logistic_loss,
+    softmax_loss,
+)
+
+__all__ = ["LOSSES", "group_into_lists", "pairwise_logistic_loss", "softmax_loss"]

@@ -1,0 +1,79 @@
+"""Ranking losses over the requests in a batch.
+
+A batch of impression rows is regrouped by ``request_id`` into lists
+(`group_into_lists`: ``[num_lists, max_list_size]`` with a mask), so rows of a request
+need not be adjacent. Conventions follow TF-Ranking:
+
+* `softmax_loss` (listwise): per list, the cross-entropy between the labels normalised
+  to sum 1 and the softmax of the logits, ``-Σ_i (y_i / Σ_j y_j) · log softmax(s)_i``;
+  lists without a positive label carry no information and are left out; the mean over
+  the remaining lists.
+* `pairwise_logistic_loss`: over the pairs of one list with ``y_i > y_j``,
+  ``log(1 + exp(-(s_i - s_j)))``; the mean over all such pairs of the batch.
+
+Both return 0 when the batch has nothing to learn from (no positive, no pair).
+"""
+
+from __future__ import annotations
+
+from tfrs_debias.backend import tf
+
+#: Per-task losses an estimator can train with (``EstimatorConfig.task_losses``).
+LOSSES = ("bce", "softmax", "pairwise_logistic")
+
+
+def group_into_lists(list_ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """``(index [B, 2], num_lists, max_size)``: each row's (list, position in list) for
+    ``tf.scatter_nd`` into ``[num_lists, max_size]``; rows keep their batch order within
+    a list."""
+    list_ids = tf.reshape(list_ids, [-1])
+    _, segment = tf.unique(list_ids)
+    segment = tf.cast(segment, tf.int32)
+    rows = tf.shape(segment)[0]
+    num_lists = tf.cond(rows > 0, lambda: tf.reduce_max(segment) + 1, lambda: 0)
+    counts = tf.math.unsorted_segment_sum(tf.ones_like(segment), segment, num_lists)
+    starts = tf.cumsum(counts, exclusive=True)
+    order = tf.argsort(segment, stable=True)
+    position_sorted = tf.range(rows) - tf.gather(starts, tf.gather(segment, order))
+    position = tf.scatter_nd(order[:, None], position_sorted, [rows])
+    max_size = tf.reduce_max(tf.concat([counts, [0]], axis=0))
+    return tf.stack([segment, position], axis=1), num_lists, max_size
+
+
+def _to_lists(values: tf.Tensor, index, num_lists, max_size, fill: float) -> tf.Tensor:
+    base = tf.fill(tf.stack([num_lists, max_size]), tf.cast(fill, values.dtype))
+    return tf.tensor_scatter_nd_update(base, index, tf.reshape(values, [-1]))
+
+
+def softmax_loss(labels: tf.Tensor, logits: tf.Tensor, list_ids: tf.Tensor) -> tf.Tensor:
+    """Listwise softmax cross-entropy (see the module docstring); scalar."""
+    index, num_lists, max_size = group_into_lists(list_ids)
+    labels = tf.cast(tf.reshape(labels, [-1]), tf.float32)
+    logits = tf.cast(tf.reshape(logits, [-1]), tf.float32)
+    mask = _to_lists(tf.ones_like(labels), index, num_lists, max_size, 0.0) > 0
+    y = _to_lists(labels, index, num_lists, max_size, 0.0)
+    s = _to_lists(logits, index, num_lists, max_size, 0.0)
+    s = tf.where(mask, s, tf.fill(tf.shape(s), -1e9))
+    log_p = tf.nn.log_softmax(s, axis=-1)
+    total = tf.reduce_sum(y, axis=-1)
+    has_positive = total > 0
+    per_list = -tf.reduce_sum(
+        tf.where(mask, y * log_p, tf.zeros_like(log_p)), axis=-1
+    ) / tf.maximum(total, 1e-12)
+    per_list = tf.boolean_mask(per_list, has_positive)
+    return tf.math.divide_no_nan(tf.reduce_sum(per_list), tf.cast(tf.size(per_list), tf.float32))
+
+
+def pairwise_logistic_loss(labels: tf.Tensor, logits: tf.Tensor, list_ids: tf.Tensor) -> tf.Tensor:
+    """Pairwise logistic loss (see the module docstring); scalar."""
+    index, num_lists, max_size = group_into_lists(list_ids)
+    labels = tf.cast(tf.reshape(labels, [-1]), tf.float32)
+    logits = tf.cast(tf.reshape(logits, [-1]), tf.float32)
+    mask = _to_lists(tf.ones_like(labels), index, num_lists, max_size, 0.0) > 0
+    y = _to_lists(labels, index, num_lists, max_size, 0.0)
+    s = _to_lists(logits, index, num_lists, max_size, 0.0)
+    both = mask[:, :, None] & mask[:, None, :]
+    better = both & (y[:, :, None] > y[:, None, :])
+    margin = s[:, :, None] - s[:, None, :]
+    losses = tf.boolean_mask(tf.nn.softplus(-margin), better)
+    return tf.math.divide_no_nan(tf.reduce_sum(losses), tf.cast(tf.size(losses), tf.float32))
