@@ -133,6 +133,7 @@ def test_tune_resumes_and_best_config_trains(small_sim_dir, tmp_path, capsys):
         **best,
         "task_weights": [1.0, 1.0],
         "value_weights": [1.0, 1.0],
+        "task_losses": ["bce", "bce"],
     }
 
 
