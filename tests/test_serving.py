@@ -838,3 +838,16 @@ def test_export_writes_tf_serving_warmup_requests_and_keras_save_is_refused(expo
     assert out["score"].shape == (8,)
     with pytest.raises(NotImplementedError, match="export_saved_model"):
         model.save("somewhere")
+
+
+def test_requests_over_the_batch_limit_are_413(managed):
+    url, _, httpd, rel = managed
+    httpd.model.max_batch = 1  # rel has 2 rows
+    try:
+        code, body = _request(url + ":predict", {"inputs": rel})
+        assert code == 413 and "more than the limit of 1 (--max-batch)" in body["error"]
+        examples = [{"item_id": i, "item_genre": 1} for i in range(2)]
+        assert _request(url + ":regress", {"examples": examples})[0] == 413
+    finally:
+        httpd.model.max_batch = 50_000
+    assert _request(url + ":predict", {"inputs": rel})[0] == 200

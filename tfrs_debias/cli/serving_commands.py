@@ -63,6 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.model_base,
         model_config_file=args.model_config_file,
         ab_split=parse_weights(args.ab_split, "--ab-split"),
+        max_batch=args.max_batch,
         host=args.host,
         port=args.port,
         name=args.model_name,
@@ -185,6 +186,12 @@ def register(sub) -> None:
         help="how often the model base is checked for new versions (default 1)",
     )
     p.add_argument("--workers", type=int, default=16, help="request threads (default 16)")
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        default=50_000,
+        help="rows one request may score; more get 413 (default 50000)",
+    )
     p.add_argument(
         "--grpc-port",
         type=int,

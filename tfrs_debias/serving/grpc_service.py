@@ -138,6 +138,7 @@ class GrpcService(
     # -- PredictionService -------------------------------------------------------------
     def Predict(self, request, context):  # noqa: N802 (gRPC naming)
         version, loaded = self._servable(request.model_spec, context, request.inputs)
+        model = self.models[request.model_spec.name]
         name = request.model_spec.signature_name or "serving_default"
         fn = self._signature(loaded, name, context)
         specs = fn.structured_input_signature[1]
@@ -170,6 +171,13 @@ class GrpcService(
                     f"input '{key}' has shape {list(array.shape)}, expected {spec.shape.as_list()}",
                 )
             tensors[key] = tf.constant(array, dtype=spec.dtype)
+        rows = max((t.shape[0] for t in tensors.values() if t.shape.rank), default=0)
+        if rows > model.max_batch:
+            _abort(
+                context,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"request has {rows} rows, more than the limit of {model.max_batch}",
+            )
         outputs = self._call(fn, tensors, context)
         wanted = set(request.output_filter) or set(outputs)
         response = predict_pb2.PredictResponse()

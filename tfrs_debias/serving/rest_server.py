@@ -103,6 +103,18 @@ class ModelServer:
             self.model_base, policy, keep_versions, versions, poll_seconds=poll_seconds
         )
 
+    #: Rows one request may score (``--max-batch``): a 200k-row request left the process
+    #: ~0.5 GB larger for good (TensorFlow's allocator keeps what it took).
+    max_batch: int = 50_000
+
+    def _check_batch(self, rows: int) -> None:
+        if rows > self.max_batch:
+            raise RequestError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"request has {rows} rows, more than the limit of {self.max_batch} "
+                "(--max-batch); split it",
+            )
+
     # -- versions ------------------------------------------------------------------
     def set_split(self, split: dict[str, float] | None) -> None:
         """Sets the A/B split (label -> weight; weights are normalised); None clears it.
@@ -263,6 +275,8 @@ class ModelServer:
             else _columnar(body["inputs"], specs)
         )
         tensors = {k: _to_tensor(k, columns[k], spec) for k, spec in specs.items()}
+        largest = max((int(t.shape[0]) for t in tensors.values() if t.shape.rank), default=0)
+        self._check_batch(largest)
         try:
             out = fn(**tensors)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
@@ -340,6 +354,7 @@ def _regress(model: ModelServer, name, version, body, label) -> dict:
     examples = body.get("examples")
     if not isinstance(examples, list) or not examples:
         raise RequestError(HTTPStatus.BAD_REQUEST, "'examples' must be a non-empty list")
+    model._check_batch(len(examples))
     context = _example(body.get("context") or {}, "context")
     serialized = []
     for i, values in enumerate(examples):
@@ -635,6 +650,7 @@ def make_server(
     poll_seconds: float = 1.0,
     model_config_file: str | None = None,
     ab_split: dict[str, float] | None = None,
+    max_batch: int = 50_000,
 ) -> _HTTPServer:
     """An HTTP server (not yet serving: call ``serve_forever``) for ``model_base``, or for
     every model of a TF Serving ``model_config_file`` (version policies and labels; the
@@ -669,6 +685,7 @@ def make_server(
     try:
         for model in models:
             model.set_split(ab_split)
+            model.max_batch = max_batch
     except ValueError:
         for model in models:
             model.manager.close()
