@@ -16,7 +16,6 @@ Usage: python benchmarks/mnar.py [--seed 0] [--users 1000] [--items 500]
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import tempfile
 
@@ -105,12 +104,11 @@ def main(argv=None) -> None:
         train_rows = len(read_columns(folder.require("train"), schema)["click"])
         print(f"MNAR ratings: {args.users} users x {args.items} items, {train_rows} biased rows")
         # The ceiling: the same number of rows, exposed at random (no selection bias).
-        c = dataclasses.replace(config, seed=args.seed)
-        ratings = MnarRatingsSimulator(c).ratings()
+        ratings = sim.ratings()
         rng = np.random.default_rng(args.seed + 7)
         ru = rng.integers(0, args.users, train_rows)
         ri = rng.integers(0, args.items, train_rows)
-        (biased_train, test, _) = sim.simulate()
+        _, test, _ = sim.simulate()
         random_dir = os.path.join(tmp, "random")
         write_ratings_dataset((ru, ri, ratings[ru, ri]), test, random_dir, progress=False)
         true_dir = os.path.join(tmp, "true_propensities")

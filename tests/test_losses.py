@@ -100,3 +100,10 @@ def _batch(data_dir, schema, rows=256):
 
     batch = next(iter(make_dataset(f"{data_dir}/train-*", schema, rows, shuffle=False)))
     return {k: v.numpy() for k, v in batch.items()}
+
+
+def test_loss_names_have_one_meaning():
+    from tfrs_debias.losses import LIST_LOSSES
+    from tfrs_debias.models.config import TASK_LOSSES
+
+    assert set(TASK_LOSSES) == {"bce", *LIST_LOSSES}

@@ -2,10 +2,10 @@
 written once here (TF-Ranking, which has them, is frozen on old TensorFlow)."""
 
 from tfrs_debias.losses.ranking_losses import (
-    LOSSES,
+    LIST_LOSSES,
     group_into_lists,
     pairwise_logistic_loss,
     softmax_loss,
 )
 
-__all__ = ["LOSSES", "group_into_lists", "pairwise_logistic_loss", "softmax_loss"]
+__all__ = ["LIST_LOSSES", "group_into_lists", "pairwise_logistic_loss", "softmax_loss"]

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 from tfrs_debias.backend import tf
 
-#: Per-task losses an estimator can train with (``EstimatorConfig.task_losses``).
-LOSSES = ("bce", "softmax", "pairwise_logistic")
-
 
 def group_into_lists(list_ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """``(index [B, 2], num_lists, max_size)``: each row's (list, position in list) for
@@ -78,3 +75,8 @@ def pairwise_logistic_loss(labels: tf.Tensor, logits: tf.Tensor, list_ids: tf.Te
     margin = s[:, :, None] - s[:, None, :]
     losses = tf.boolean_mask(tf.nn.softplus(-margin), better)
     return tf.math.divide_no_nan(tf.reduce_sum(losses), tf.cast(tf.size(losses), tf.float32))
+
+
+#: The list losses by their ``EstimatorConfig.task_losses`` name (``"bce"``, the
+#: pointwise default, is the estimators' own Ranking task; `TASK_LOSSES` lists all).
+LIST_LOSSES = {"softmax": softmax_loss, "pairwise_logistic": pairwise_logistic_loss}

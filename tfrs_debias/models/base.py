@@ -20,12 +20,11 @@ from tfrs_debias.layers.feature_embedding import (
 )
 from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.layers.mmoe import MMoE
-from tfrs_debias.losses.ranking_losses import pairwise_logistic_loss, softmax_loss
+from tfrs_debias.losses.ranking_losses import LIST_LOSSES
 from tfrs_debias.models.config import EstimatorConfig
 from tfrs_debias.schema import ImpressionSchema
 
 Features = Mapping[str, tf.Tensor]
-LIST_LOSSES = {"softmax": softmax_loss, "pairwise_logistic": pairwise_logistic_loss}
 
 
 class BaseEstimator(tfrs.Model):

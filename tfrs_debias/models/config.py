@@ -12,8 +12,8 @@ from tfrs_debias.models.registry import REGISTRY
 
 COMBINES = ("multiply", "add")
 PROPENSITY_WEIGHTINGS = ("none", "ips", "snips")
-#: The per-task losses (`tfrs_debias.losses.LOSSES`; repeated here to keep this module
-#: free of TensorFlow).
+#: The per-task loss names: ``bce`` and the keys of `tfrs_debias.losses.LIST_LOSSES`
+#: (named here, so this module needs no TensorFlow; a test keeps the two in step).
 TASK_LOSSES = ("bce", "softmax", "pairwise_logistic")
 
 

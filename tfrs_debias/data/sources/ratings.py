@@ -166,10 +166,12 @@ def write_ratings_dataset(
     in_slice = np.isin(eu, slice_users)
     click = (tr >= positive_threshold).astype(np.int64)
     slice_click = (er[in_slice] >= positive_threshold).astype(np.int64)
-    propensity, method = estimate_propensities(ti, click, slice_click if in_slice.any() else None)
     if propensities is not None:
         propensity = np.asarray(propensities, np.float32)
         method = "given (true observation probabilities)"
+    else:
+        slice_labels = slice_click if in_slice.any() else None
+        propensity, method = estimate_propensities(ti, click, slice_labels)
 
     def columns(u, i, r, p):
         return {
