@@ -93,8 +93,10 @@ def load_json(path: str | None) -> dict:
     return data
 
 
-def parse_weights(text: str | None, flag: str = "--value-weights") -> dict[str, float] | None:
-    """``"click=1,like=3"`` -> ``{"click": 1.0, "like": 3.0}``."""
+def parse_weights(
+    text: str | None, flag: str = "--value-weights", key: str = "TASK"
+) -> dict[str, float] | None:
+    """``"click=1,like=3"`` -> ``{"click": 1.0, "like": 3.0}``; errors name ``key``."""
     if not text:
         return None
     weights = {}
@@ -105,7 +107,7 @@ def parse_weights(text: str | None, flag: str = "--value-weights") -> dict[str, 
         except ValueError:
             sep = ""
         if not sep or not task.strip():
-            raise CommandError(f"{flag}: {part!r} is not TASK=NUMBER")
+            raise CommandError(f"{flag}: {part!r} is not {key}=NUMBER")
     return weights
 
 

@@ -62,7 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = make_server(
         args.model_base,
         model_config_file=args.model_config_file,
-        ab_split=parse_weights(args.ab_split, "--ab-split"),
+        ab_split=parse_weights(args.ab_split, "--ab-split", key="LABEL"),
         max_batch=args.max_batch,
         host=args.host,
         port=args.port,
