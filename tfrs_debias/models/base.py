@@ -120,6 +120,14 @@ class BaseEstimator(tfrs.Model):
         cross = emb[self.schema.user_id.name] * emb[self.schema.item_id.name]
         return tf.concat(user, axis=-1), tf.concat(item, axis=-1), cross
 
+    def item_vectors(self, item_ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """``([N, embedding_dim] learned item-id embeddings, [N] known)``: what item
+        similarity (re-ranking diversity) reads; ``known`` is False for ids outside the
+        training vocabulary (which share one embedding)."""
+        name = self.schema.item_id.name
+        index = self.embedding.index(name, tf.reshape(item_ids, [-1]))
+        return self.embedding.embed(name, index), index > 0
+
     def relevance_logits(self, features: Features, training: bool = False) -> tf.Tensor:
         """``[batch, num_tasks]`` user x item logits ``r_t(u, i)``."""
         user, item, cross = self.side_vectors(features)

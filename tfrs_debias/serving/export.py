@@ -22,9 +22,16 @@ version. Signatures (``saved_model_cli show --dir DIR --all`` lists them):
     relevance and bias features to ``{component}_{task}: [batch]`` component logits
     and ``gate_{component}_{task}: [batch]`` gate weights of the relevance components.
 ``select_top_k``
-    one user's features (scalars), candidate item features ``[num_candidates]``,
-    ``exclude_item_ids: [num_excluded]`` and ``k`` -> ``item_ids: [k]``,
-    ``scores: [k]`` and ``{task}: [k]`` probabilities, best first.
+    the third pass in one call (`Reranker`): one user's features (scalars), candidate
+    item features ``[N]``, ``exclude_item_ids``, ``not_interested_item_ids``,
+    ``item_age`` (``[N]`` or empty), ``value_weights`` ``[num_tasks]``, ``k`` and the
+    re-ranking knobs (``diversity_lambda``, ``similarity_threshold``, ``category_cap``,
+    ``freshness_weight``, ``freshness_half_life``, ``not_interested_threshold``) ->
+    ``item_ids: [m]``, ``scores: [m]`` (freshness-boosted), ``{task}: [m]``,
+    ``base_ranks: [m]`` (rank by plain score), best first, and per candidate
+    ``status: [N]`` (`reranker.STATUS_NAMES`) and ``blocked_by: [N]`` (index of the
+    candidate that removed it, -1 if none). Every input is required, as in TF Serving;
+    `TopItemSelector` fills the defaults.
 
 ``assets.extra/tfrs_debias.json`` records the schema, config and value weights;
 ``assets.extra/tf_serving_warmup_requests`` holds a warm-up request in TF Serving's
@@ -46,6 +53,7 @@ from tfrs_debias.models.base import BaseEstimator
 from tfrs_debias.models.config import resolve_value_weights
 from tfrs_debias.models.factorized import COMPONENTS
 from tfrs_debias.serving.loaded_export import METADATA_FILE, list_versions
+from tfrs_debias.serving.reranker import OPTION_SPECS, Reranker
 
 REGRESS_METHOD = "tensorflow/serving/regress"
 
@@ -54,13 +62,19 @@ class ServingModule(tf.Module):
     """Holds the estimator and the serving functions; only what the signatures need
     is traced, so ``serving_default`` has no path to the bias towers."""
 
-    def __init__(self, model: BaseEstimator, value_weights: Sequence[float]):
+    def __init__(
+        self,
+        model: BaseEstimator,
+        value_weights: Sequence[float],
+        reranker: Reranker | None = None,
+    ):
         super().__init__(name="tfrs_debias_serving")
         self.model = model
         self.schema = model.schema
         self.tasks = tuple(model.task_names)
         self.value_weights = tf.constant(list(value_weights), tf.float32)
         self.served = model.served_features
+        self.reranker = reranker or default_reranker(model.schema)
 
     def _outputs(self, probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
         out = {t: probabilities[:, i] for i, t in enumerate(self.tasks)}
@@ -98,17 +112,63 @@ class ServingModule(tf.Module):
             feats[f.name] = (
                 tf.fill([num], value) if f.role in ("user_id", "user_feature") else value
             )
-        out = self.debiased(feats)
-        excluded = tf.reduce_any(
-            tf.equal(feats[item_name][:, None], features["exclude_item_ids"][None, :]), axis=1
+        weights = tf.cast(features["value_weights"], tf.float32)
+        check = tf.debugging.assert_equal(
+            tf.size(weights),
+            len(self.tasks),
+            message=f"value_weights must have one weight per task {list(self.tasks)}",
         )
-        scores = tf.where(excluded, tf.fill([num], float("-inf")), out["score"])
-        k = tf.minimum(features["k"], num - tf.reduce_sum(tf.cast(excluded, tf.int32)))
-        top = tf.math.top_k(scores, k=tf.maximum(k, 0))
-        result = {"item_ids": tf.gather(feats[item_name], top.indices), "scores": top.values}
-        for t in self.tasks:
-            result[t] = tf.gather(out[t], top.indices)
+        with tf.control_dependencies([check]):
+            probabilities = tf.sigmoid(self.model.debiased_logits(feats))
+        scores = tf.linalg.matvec(probabilities, weights)
+        not_interested = features["not_interested_item_ids"]
+        sim, ni_sim = self.reranker.similarities(self.model, feats, not_interested)
+        ranked = self.reranker.rerank(
+            scores,
+            feats[item_name],
+            sim,
+            ni_sim,
+            self.reranker.same_category(feats),
+            features["item_age"],
+            features["exclude_item_ids"],
+            not_interested,
+            features["k"],
+            {name: features[name] for name in OPTION_SPECS},
+        )
+        top = ranked["indices"]
+        result = {
+            "item_ids": tf.gather(feats[item_name], top),
+            "scores": ranked["scores"],
+            "base_ranks": ranked["base_ranks"],
+            "status": ranked["status"],
+            "blocked_by": ranked["blocked_by"],
+        }
+        for i, t in enumerate(self.tasks):
+            result[t] = tf.gather(probabilities[:, i], top)
         return result
+
+    def select_specs(self) -> dict[str, tf.TensorSpec]:
+        """The ``select_top_k`` inputs: user features as scalars, the rest ``[N]``."""
+        specs = {}
+        for f in self.served:
+            shape = [] if f.role in ("user_id", "user_feature") else [None]
+            specs[f.name] = tf.TensorSpec(shape, f.tf_dtype, name=f.name)
+        item = self.schema.item_id.tf_dtype
+        specs["exclude_item_ids"] = tf.TensorSpec([None], item, name="exclude_item_ids")
+        specs["not_interested_item_ids"] = tf.TensorSpec(
+            [None], item, name="not_interested_item_ids"
+        )
+        specs["item_age"] = tf.TensorSpec([None], tf.float32, name="item_age")
+        specs["value_weights"] = tf.TensorSpec([None], tf.float32, name="value_weights")
+        specs["k"] = tf.TensorSpec([], tf.int32, name="k")
+        specs.update(OPTION_SPECS)
+        return specs
+
+
+def default_reranker(schema) -> Reranker:
+    """Embedding similarity; caps count the first categorical item feature, if any."""
+    categorical = [f for f in schema.item_features if f.dtype != "float32"]
+    return Reranker("embedding", categorical[0].name if categorical else None)
 
 
 def _signatures(module: ServingModule) -> dict[str, tf.types.experimental.ConcreteFunction]:
@@ -131,18 +191,26 @@ def _signatures(module: ServingModule) -> dict[str, tf.types.experimental.Concre
         sigs["components"] = tf.function(lambda **f: module.components(f)).get_concrete_function(
             **full
         )
-    select_specs = {}
-    for f in module.served:
-        shape = [] if f.role in ("user_id", "user_feature") else [None]
-        select_specs[f.name] = tf.TensorSpec(shape, f.tf_dtype, name=f.name)
-    select_specs["exclude_item_ids"] = tf.TensorSpec(
-        [None], schema.item_id.tf_dtype, name="exclude_item_ids"
-    )
-    select_specs["k"] = tf.TensorSpec([], tf.int32, name="k")
     sigs["select_top_k"] = tf.function(lambda **f: module.select_top_k(f)).get_concrete_function(
-        **select_specs
+        **module.select_specs()
     )
     return sigs
+
+
+def check_reranker(reranker: Reranker, model: BaseEstimator) -> None:
+    """The similarity and category features must be served item features."""
+    items = {f.name for f in model.served_features if f.role == "item_feature"}
+    for what, name in (
+        ("similarity", reranker.similarity),
+        ("category", reranker.category_feature),
+    ):
+        if name is None or (what == "similarity" and name == "embedding"):
+            continue
+        if name not in items:
+            raise ValueError(
+                f"{what} feature '{name}' is not an item feature the model serves; "
+                f"item features: {sorted(items) or 'none'}"
+            )
 
 
 def next_version(base_dir: str) -> int:
@@ -171,6 +239,7 @@ def export_saved_model(
     version: int | None = None,
     value_weights: Mapping[str, float] | Sequence[float] | None = None,
     force: bool = False,
+    reranker: Reranker | None = None,
 ) -> str:
     """Exports ``model`` to ``base_dir/<version>/``; returns that path.
 
@@ -181,6 +250,8 @@ def export_saved_model(
       value_weights: per-task weights of ``score`` (a sequence, or a mapping with
         tasks left out at 0). Defaults to the model config's.
       force: replace an existing version. Defaults to False (an error).
+      reranker: the ``select_top_k`` re-ranking's similarity and category feature.
+        Defaults to `default_reranker`.
     """
     auto = version is None
     version = next_version(base_dir) if version is None else int(version)
@@ -190,7 +261,9 @@ def export_saved_model(
     if tf.io.gfile.exists(final) and not force:
         raise FileExistsError(f"{final} exists; pass --force to overwrite version {version}")
     weights = resolve_value_weights(value_weights, model.task_names, model.config.value_weights)
-    module = ServingModule(model, weights)
+    if reranker is not None:
+        check_reranker(reranker, model)
+    module = ServingModule(model, weights, reranker)
     tf.io.gfile.makedirs(base_dir)
     remove_stale_temporaries(base_dir)
     tmp = os.path.join(base_dir, f".tmp-{version}-{os.getpid()}")
@@ -207,6 +280,7 @@ def export_saved_model(
             "served_features": [f.name for f in model.served_features],
             "schema": model.schema.to_dict(),
             "config": model.config.to_dict(),
+            "reranker": module.reranker.get_config(),
         }
         with tf.io.gfile.GFile(os.path.join(tmp, METADATA_FILE), "w") as fh:
             fh.write(json.dumps(meta, indent=2))
