@@ -49,6 +49,20 @@ def exported(small_sim_dir, tmp_path_factory):
     return result.model, base, path, batch, str(tmp / "run")
 
 
+#: The select_top_k inputs beyond features, exclusions and k, set for a plain top-k.
+PLAIN_SELECT = {
+    "not_interested_item_ids": [],
+    "item_age": [],
+    "value_weights": [1.0, 3.0],
+    "diversity_lambda": 1.0,
+    "similarity_threshold": 1.0,
+    "category_cap": 0,
+    "freshness_weight": 0.0,
+    "freshness_half_life": 7.0,
+    "not_interested_threshold": 0.9,
+}
+
+
 def _relevance(batch, model):
     return {f.name: batch[f.name] for f in model.schema.relevance_features}
 
@@ -131,6 +145,7 @@ def test_fresh_process_with_only_tensorflow_matches_model(exported, tmp_path):
                     "item_genre": rel["item_genre"],
                     "exclude_item_ids": rel["item_id"][:3],
                     "k": 5,
+                    **PLAIN_SELECT,
                 },
             }
         )
@@ -220,6 +235,45 @@ def test_selector_from_model_and_saved_model_agree(exported):
         TopItemSelector.from_saved_model(base).select(user, [1, 2, 3])
 
 
+def test_select_top_k_signature_equals_the_python_selector_with_reranking(exported):
+    model, base, _, batch, _ = exported
+    user = {"user_id": int(batch["user_id"][0]), "user_segment": int(batch["user_segment"][0])}
+    items = batch["item_id"].numpy()
+    genres = batch["item_genre"].numpy()
+    cands = {"item_id": items.tolist(), "item_genre": genres.tolist()}
+    ages = np.arange(len(items), dtype=np.float32)[::-1]  # the last candidates are fresh
+    request = dict(
+        k=10,
+        exclude=items[:2].tolist(),
+        not_interested=items[2:3].tolist(),
+        item_age=ages,
+        options=dict(
+            diversity_lambda=0.5,
+            similarity_threshold=0.95,
+            category_cap=2,
+            freshness_weight=0.3,
+            freshness_half_life=5.0,
+        ),
+    )
+    in_memory = TopItemSelector.from_estimator(model).rank(user, cands, **request)
+    exported_ = TopItemSelector.from_saved_model(base).rank(user, cands, **request)
+    assert [p.item_id for p in in_memory.picks] == [p.item_id for p in exported_.picks]
+    np.testing.assert_allclose(
+        [p.score for p in in_memory.picks], [p.score for p in exported_.picks], rtol=1e-5
+    )
+    assert in_memory.events == exported_.events
+    picked = [p.item_id for p in exported_.picks]
+    assert len(picked) == 10
+    by_id = dict(zip(items.tolist(), genres.tolist(), strict=False))
+    assert max(np.unique([by_id[i] for i in picked], return_counts=True)[1]) <= 2
+    assert not set(picked) & set(items[:3].tolist())
+    actions = {e.action for e in exported_.events}
+    assert {"excluded", "not_interested", "category_cap", "moved"} <= actions
+    plain = TopItemSelector.from_saved_model(base).select(user, cands, k=10)
+    assert [p.item_id for p in plain] != picked  # the re-ranking changed the list
+    assert all(p.base_rank == r for r, p in enumerate(plain))
+
+
 def test_export_and_select_cli(exported, tmp_path, capsys):
     _, _, _, batch, run = exported
     base = str(tmp_path / "cli_models" / "r")
@@ -259,11 +313,41 @@ def test_export_and_select_cli(exported, tmp_path, capsys):
     )
     picks = json.loads(capsys.readouterr().out)
     assert len(picks) == 4 and picks[0]["score"] == pytest.approx(2 * picks[0]["click"], rel=1e-5)
+    # Re-ranking flags: caps of 1 per genre, freshness from an item_age column, --explain.
+    items, genres = batch["item_id"].numpy()[:20], batch["item_genre"].numpy()[:20]
+    aged = tmp_path / "aged.csv"
+    aged.write_text(
+        "item_id,item_genre,item_age\n"
+        + "".join(f"{i},{g},{20 - n}\n" for n, (i, g) in enumerate(zip(items, genres, strict=True)))
+    )
+    user = ["--user", "3", "--user-feature", "user_segment=1", "--candidates", str(aged)]
+    rerank = ["--category-cap", "1", "--freshness-weight", "0.5", "--freshness-half-life", "2"]
+    assert main(["select", "--model", base, *user, "--k", "4", *rerank, "--json", "--explain"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    by_id = dict(zip(items.tolist(), genres.tolist(), strict=True))
+    picked_genres = [by_id[p["item_id"]] for p in out["items"]]
+    assert len(set(picked_genres)) == len(picked_genres)  # one per genre
+    assert any("category_cap (because of item" in e for e in out["events"])
+    assert main(["select", "--model", base, *user, *rerank, "--explain"]) == 0
+    assert "re-ranking:" in capsys.readouterr().out
+    bad = tmp_path / "bad_age.csv"
+    bad.write_text(f"item_id,item_genre,item_age\n{items[0]},{genres[0]},new\n")
+    user[-1] = str(bad)
+    assert main(["select", "--model", base, *user, "--freshness-weight", "1"]) == 2
+    assert (
+        "bad_age.csv: line 2, column 'item_age': 'new' is not a number" in capsys.readouterr().err
+    )
+    user[-1] = str(aged)
+    assert main(["select", "--model", base, *user, "--diversity-lambda", "2"]) == 2
+    assert "diversity_lambda must be in [0, 1]" in capsys.readouterr().err
+    assert main(["export", "--run", run, "--out", base, "--similarity", "nope"]) == 2
+    assert "similarity feature 'nope' is not an item feature" in capsys.readouterr().err
 
 
 def _select_request(rel, k):
     """A REST ``select_top_k`` request: the first user, the given items, ``k``."""
     inputs = {"user_id": rel["user_id"][0], "user_segment": 1, "exclude_item_ids": [], "k": k}
+    inputs.update(PLAIN_SELECT)
     inputs.update(item_id=rel["item_id"], item_genre=rel["item_genre"])
     return {"signature_name": "select_top_k", "inputs": inputs}
 

@@ -10,16 +10,28 @@ from tfrs_debias.cli.common import EXIT_OK, CommandError, parse_weights
 
 def cmd_export(args: argparse.Namespace) -> int:
     from tfrs_debias.serving import export_saved_model
+    from tfrs_debias.serving.export import default_reranker
+    from tfrs_debias.serving.reranker import Reranker
     from tfrs_debias.training import load_run
 
     model = load_run(args.run)
-    path = export_saved_model(
-        model,
-        args.out,
-        version=args.version,
-        value_weights=parse_weights(args.value_weights),
-        force=args.force,
-    )
+    reranker = default_reranker(model.schema)
+    if args.similarity or args.category_feature:
+        category = args.category_feature or reranker.category_feature
+        reranker = Reranker(
+            args.similarity or "embedding", None if category == "none" else category
+        )
+    try:
+        path = export_saved_model(
+            model,
+            args.out,
+            version=args.version,
+            value_weights=parse_weights(args.value_weights),
+            force=args.force,
+            reranker=reranker,
+        )
+    except ValueError as err:
+        raise CommandError(str(err)) from None
     print(f"exported {model.config.model} to {path}")
     print(f"inspect: saved_model_cli show --dir {path} --all")
     return EXIT_OK
@@ -37,13 +49,60 @@ def cmd_select(args: argparse.Namespace) -> int:
             raise CommandError(f"--user-feature {name!r} is not a user feature of the model")
         user[name] = schema[name].parse_value(value, f"--user-feature {name}")
     candidates = read_candidates(args.candidates, schema)
-    exclude = read_candidates(args.exclude, schema)[schema.item_id.name] if args.exclude else ()
-    picks = selector.select(
-        user, candidates, k=args.k, exclude=exclude, value_weights=parse_weights(args.value_weights)
+    item = schema.item_id.name
+    exclude = read_candidates(args.exclude, schema)[item] if args.exclude else ()
+    not_interested = (
+        read_candidates(args.not_interested, schema)[item] if args.not_interested else ()
     )
+    ages = None
+    if args.age_column in candidates:
+        ages = []
+        for line, value in enumerate(candidates.pop(args.age_column), start=2):
+            try:
+                ages.append(float(value))
+            except ValueError:
+                raise CommandError(
+                    f"{args.candidates}: line {line}, column '{args.age_column}': "
+                    f"{value!r} is not a number"
+                ) from None
+    elif args.freshness_weight:
+        raise CommandError(
+            f"--freshness-weight needs an '{args.age_column}' column in the --candidates CSV"
+        )
+    options = {
+        name: getattr(args, name)
+        for name in (
+            "diversity_lambda",
+            "similarity_threshold",
+            "category_cap",
+            "freshness_weight",
+            "freshness_half_life",
+            "not_interested_threshold",
+        )
+    }
+    try:
+        ranking = selector.rank(
+            user,
+            candidates,
+            k=args.k,
+            exclude=exclude,
+            value_weights=parse_weights(args.value_weights),
+            not_interested=not_interested,
+            item_age=ages,
+            options=options,
+        )
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    picks = ranking.picks
     if args.json:
-        rows = [{"item_id": p.item_id, "score": p.score, **p.probabilities} for p in picks]
-        print(json.dumps(rows))
+        rows = [
+            {"item_id": p.item_id, "score": p.score, "base_rank": p.base_rank, **p.probabilities}
+            for p in picks
+        ]
+        if args.explain:
+            print(json.dumps({"items": rows, "events": [str(e) for e in ranking.events]}))
+        else:
+            print(json.dumps(rows))
         return EXIT_OK
     print(f"{'rank':<6}{'item_id':<12}{'score':>10}" + "".join(f"{t:>10}" for t in selector.tasks))
     for rank, p in enumerate(picks, start=1):
@@ -51,6 +110,10 @@ def cmd_select(args: argparse.Namespace) -> int:
             f"{rank:<6}{p.item_id!s:<12}{p.score:>10.4f}"
             + "".join(f"{p.probabilities[t]:>10.4f}" for t in selector.tasks)
         )
+    if args.explain:
+        print("\nre-ranking:" if ranking.events else "\nre-ranking: nothing removed or moved")
+        for event in ranking.events:
+            print(f"  {event}")
     return EXIT_OK
 
 
@@ -121,14 +184,26 @@ def register(sub) -> None:
         help="score weights, e.g. click=1,like=3 (default: the run config's; tasks left out get 0)",
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing version")
+    p.add_argument(
+        "--similarity",
+        help="select_top_k item similarity: 'embedding' (cosine of the learned item "
+        "embeddings, the default) or an item feature (equal values are similar)",
+    )
+    p.add_argument(
+        "--category-feature",
+        help="item feature that select_top_k's category_cap counts (default: the first "
+        "categorical item feature; 'none' for no caps)",
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
         "select",
         help="top-k items for one user from an exported model",
-        description="Score one user's candidates with the debiased serving_default "
-        "signature, combine task probabilities with value weights, drop excluded items and "
-        "print the top k.",
+        description="Score one user's candidates with the export's select_top_k "
+        "signature: debiased task probabilities combined with value weights, then the "
+        "re-ranking steps (exclusions, not-interested items and items similar to them, "
+        "freshness boost, MMR diversity, similarity threshold, category caps), and print "
+        "the top k (--explain: what each step removed or moved).",
     )
     p.add_argument(
         "--model", required=True, help="saved_models/NAME (newest version) or a version folder"
@@ -147,6 +222,57 @@ def register(sub) -> None:
         "line, or a CSV with a header naming item_id and item side features",
     )
     p.add_argument("--exclude", help="ids never to return (already seen, blocked): list or file")
+    p.add_argument(
+        "--not-interested",
+        help="ids the user marked 'not interested': removed with the candidates similar to them",
+    )
+    p.add_argument(
+        "--not-interested-threshold",
+        type=float,
+        default=0.9,
+        help="similarity above which a candidate counts as similar to a not-interested "
+        "item (default 0.9)",
+    )
+    p.add_argument(
+        "--diversity-lambda",
+        type=float,
+        default=1.0,
+        help="MMR trade-off in [0, 1]: 1 ranks by score only (default), lower values "
+        "trade score for items unlike those already picked",
+    )
+    p.add_argument(
+        "--similarity-threshold",
+        type=float,
+        default=1.0,
+        help="skip a candidate more similar than this to an item already picked (default 1: off)",
+    )
+    p.add_argument(
+        "--category-cap",
+        type=int,
+        default=0,
+        help="at most this many items per category (the export's category feature; "
+        "default 0: no cap)",
+    )
+    p.add_argument(
+        "--freshness-weight",
+        type=float,
+        default=0.0,
+        help="score boost weight * 2^(-age/half-life) (default 0: off; needs --age-column)",
+    )
+    p.add_argument(
+        "--freshness-half-life",
+        type=float,
+        default=7.0,
+        help="age at which the freshness boost halves, in the unit of the ages (default 7)",
+    )
+    p.add_argument(
+        "--age-column",
+        default="item_age",
+        help="the --candidates CSV column holding item ages (default item_age)",
+    )
+    p.add_argument(
+        "--explain", action="store_true", help="also print what each re-ranking step did"
+    )
     p.add_argument("--value-weights", help="e.g. click=1,like=3 (default: the export's)")
     p.add_argument("--k", type=int, default=10, help="how many items (default 10)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

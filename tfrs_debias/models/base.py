@@ -75,6 +75,8 @@ class BaseEstimator(tfrs.Model):
             )
             for t in self.task_names
         ]
+        for task in self.ranking_tasks:  # no weights; a run loaded to export never calls it
+            task.built = True
         # Epoch means of the loss (TFRS's train_step reports the last batch's).
         self.loss_tracker = keras.metrics.Mean(name="loss")
         if config.num_experts:
