@@ -25,6 +25,12 @@ from tfrs_debias.data.io.reader import make_dataset
 from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.data.io.validation import located_errors
 from tfrs_debias.metrics.examination import examination_probabilities, rank_and_context
+from tfrs_debias.metrics.fairness import (
+    equal_error_test,
+    exposure_shares,
+    intra_list_similarity,
+    shares_table,
+)
 from tfrs_debias.metrics.ground_truth import candidate_features, score_candidates
 from tfrs_debias.metrics.ranking import ndcg_at_k
 from tfrs_debias.schema import ImpressionSchema
@@ -43,20 +49,25 @@ class Scorer:
     debiased: ProbFn
     biased: ProbFn | None
     has_bias_part: bool = True
+    selector: Callable[[], Any] | None = None  # -> TopItemSelector (the third pass)
 
     @classmethod
     def from_estimator(cls, model) -> Scorer:
+        from tfrs_debias.serving.top_item_selector import TopItemSelector
+
         return cls(
             tuple(model.task_names),
             model.schema,
             lambda f: tf.sigmoid(model.debiased_logits(f)).numpy(),
             lambda f: tf.sigmoid(model(f)).numpy(),
             model.has_bias_part,
+            lambda: TopItemSelector.from_estimator(model),
         )
 
     @classmethod
     def from_saved_model(cls, path: str) -> Scorer:
         from tfrs_debias.serving.loaded_export import LoadedExport
+        from tfrs_debias.serving.top_item_selector import TopItemSelector
 
         export = LoadedExport(path)
         return cls(
@@ -65,6 +76,7 @@ class Scorer:
             export.task_probabilities("serving_default"),
             export.task_probabilities("biased") if "biased" in export.signatures else None,
             export.has_bias_part,
+            lambda: TopItemSelector.from_export(export),
         )
 
 
@@ -96,6 +108,8 @@ class Evaluator:
       ks: NDCG cut-offs. Defaults to (5, 10).
       user_thresholds: training impressions separating new/casual/power users.
       item_quantiles: quantiles separating tail/torso/head items.
+      tradeoff_users: test users of the diversity trade-off sweep (0: no sweep).
+      tradeoff_lambdas: the MMR λ values it sweeps.
     """
 
     def __init__(
@@ -104,11 +118,15 @@ class Evaluator:
         ks: Sequence[int] = (5, 10),
         user_thresholds: Sequence[int] = (10, 100),
         item_quantiles: Sequence[float] = (0.5, 0.9),
+        tradeoff_users: int = 200,
+        tradeoff_lambdas: Sequence[float] = (1.0, 0.8, 0.6, 0.4, 0.2),
     ):
         self.truth = truth
         self.ks = tuple(ks)
         self.user_thresholds = tuple(user_thresholds)
         self.item_quantiles = tuple(item_quantiles)
+        self.tradeoff_users = int(tradeoff_users)
+        self.tradeoff_lambdas = tuple(float(x) for x in tradeoff_lambdas)
 
     # -- against the truth --------------------------------------------------------
     def _required_truth(self) -> GroundTruth:
@@ -120,9 +138,9 @@ class Evaluator:
         """``[N, C, num_tasks]`` served probabilities of the truth's candidates."""
         return score_candidates(scorer.debiased, self._required_truth(), scorer.schema)
 
-    def ranking(self, scorer: Scorer) -> dict[str, Any]:
+    def ranking(self, scorer: Scorer, scores: np.ndarray | None = None) -> dict[str, Any]:
         truth = self._required_truth()
-        scores = self.truth_scores(scorer)
+        scores = self.truth_scores(scorer) if scores is None else scores
         users = user_bucket(truth.user_train_impressions, self.user_thresholds)
         items = item_bucket(truth.candidate_train_impressions, self.item_quantiles, truth.mask)
         out: dict[str, Any] = {
@@ -161,6 +179,126 @@ class Evaluator:
             np.mean(np.take_along_axis(items, ideal, 1) == "head")
         )
         return out
+
+    def _first_task(self, scorer: Scorer) -> tuple[int, str] | None:
+        truth = self._required_truth()
+        return next(((i, t) for i, t in enumerate(scorer.tasks) if t in truth.relevance), None)
+
+    def fairness(
+        self, scorer: Scorer, scores: np.ndarray | None = None, k: int | None = None
+    ) -> dict[str, Any] | None:
+        """Error across user groups and top-k exposure across item groups, against the
+        truth, for the first task the truth has.
+
+        User groups: every user side feature and the activity bucket; per user, the
+        error is the mean absolute difference between the served probability and the
+        true relevance over the user's candidates, and NDCG@k; `equal_error_test` gives
+        the ANOVA p-value of "same mean in every group". Item groups: every categorical
+        item side feature and the popularity bucket; per group, its share of the
+        candidates, of the truth's own top-k and of the model's top-k.
+        """
+        truth = self._required_truth()
+        first = self._first_task(scorer)
+        if first is None:
+            return None
+        index, task = first
+        k = k or max(self.ks)
+        scores = self.truth_scores(scorer) if scores is None else scores
+        s, rel, mask = scores[..., index], truth.relevance[task], truth.mask
+        with np.errstate(invalid="ignore"):
+            error = np.nansum(np.where(mask, np.abs(s - rel), np.nan), axis=1) / mask.sum(axis=1)
+        ndcg = ndcg_at_k(s, rel, k, mask)
+        user_groups = {
+            f.name: truth.user_features[f.name]
+            for f in scorer.schema.user_features
+            if f.name in truth.user_features
+        }
+        user_groups["activity"] = user_bucket(truth.user_train_impressions, self.user_thresholds)
+        item_groups = {
+            f.name: truth.item_features[f.name]
+            for f in scorer.schema.item_features
+            if f.name in truth.item_features and f.dtype != "float32"
+        }
+        item_groups["popularity"] = item_bucket(
+            truth.candidate_train_impressions, self.item_quantiles, mask
+        )
+        ideal = np.nan_to_num(rel, nan=-1.0)
+        exposure = {}
+        for name, groups in item_groups.items():
+            values, counts = np.unique(groups[mask], return_counts=True)
+            base = {str(v): float(c / counts.sum()) for v, c in zip(values, counts, strict=True)}
+            exposure[name] = shares_table(
+                base,
+                exposure_shares(groups, ideal, k, mask),
+                exposure_shares(groups, s, k, mask),
+            )
+        return {
+            "task": task,
+            "k": k,
+            "error": "mean |served probability - true relevance| per user",
+            "user_groups": {
+                name: {"error": equal_error_test(error, g), "ndcg": equal_error_test(ndcg, g)}
+                for name, g in user_groups.items()
+            },
+            "item_exposure": exposure,
+        }
+
+    def tradeoff(self, scorer: Scorer, k: int = 10, seed: int = 0) -> dict[str, Any] | None:
+        """The diversity trade-off of the model's ``select_top_k``: for each MMR λ of
+        ``tradeoff_lambdas``, over ``tradeoff_users`` sampled test users, NDCG@k of the
+        selected list against true relevance, its intra-list similarity (share of pairs
+        with the same category) and the share of head items in it."""
+        truth = self._required_truth()
+        first = self._first_task(scorer)
+        if self.tradeoff_users <= 0 or scorer.selector is None or first is None:
+            return None
+        selector = scorer.selector()
+        category = selector.reranker.get("category_feature")
+        if category is None or category not in truth.item_features:
+            return None
+        rel = np.nan_to_num(truth.relevance[first[1]], nan=0.0)
+        heads = item_bucket(truth.candidate_train_impressions, self.item_quantiles, truth.mask)
+        feats = candidate_features(truth, scorer.schema)
+        n, c = truth.candidates.shape
+        rows = np.random.default_rng(seed).choice(n, min(self.tradeoff_users, n), replace=False)
+        discounts = 1.0 / np.log2(np.arange(k) + 2.0)
+        result: dict[str, Any] = {
+            "lambdas": list(self.tradeoff_lambdas),
+            "users": int(rows.size),
+            "category": category,
+            "k": k,
+            "ndcg": [],
+            "intra_list_similarity": [],
+            "head_share": [],
+        }
+        per_user = {
+            f.name for f in selector.served_features if f.role in ("user_id", "user_feature")
+        }
+        for lam in self.tradeoff_lambdas:
+            ndcgs, ils, head = [], [], []
+            for row in rows:
+                valid = truth.mask[row]
+                user = {name: feats[name].reshape(n, c)[row, 0] for name in per_user}
+                cands = {
+                    name: values.reshape(n, c)[row][valid]
+                    for name, values in feats.items()
+                    if name not in per_user
+                }
+                picks = selector.select(user, cands, k=k, options={"diversity_lambda": lam})
+                where = {item: j for j, item in enumerate(truth.candidates[row][valid].tolist())}
+                idx = np.array([where[p.item_id] for p in picks], dtype=np.int64)
+                gains = rel[row][valid][idx]
+                ideal = np.sort(rel[row][valid])[::-1][:k]
+                if ideal.sum() > 0:
+                    ndcgs.append(
+                        gains @ discounts[: gains.size] / (ideal @ discounts[: ideal.size])
+                    )
+                ils.append(intra_list_similarity(truth.item_features[category][row][valid][idx]))
+                head.append(float(np.mean(heads[row][valid][idx] == "head")))
+            result["ndcg"].append(float(np.mean(ndcgs)) if ndcgs else None)
+            result["intra_list_similarity"].append(float(np.nanmean(ils)))
+            result["head_share"].append(float(np.mean(head)))
+        return result
 
     def examination(self, scorer: Scorer, max_pairs: int = 2000, seed: int = 0) -> dict | None:
         """Learned examination per device relative to position 0 (ratio of mean full
@@ -215,10 +353,20 @@ class Evaluator:
                 metrics[t]["snips_auc"] = keras.metrics.AUC(num_thresholds=2000)
                 metrics[t]["snips_logloss"] = keras.metrics.BinaryCrossentropy()
         weight_sum, rows = 0.0, 0
+        user = data_schema.user_id.name
+        group_names = [f.name for f in data_schema.user_features if f.name in scorer.schema]
+        columns: dict[str, list[np.ndarray]] = {name: [] for name in [user, *group_names]}
+        losses: list[np.ndarray] = []
         with located_errors(files, data_schema):
             for batch in make_dataset(files, data_schema, batch_size, shuffle=False):
                 rows += int(next(iter(batch.values())).shape[0])
-                weight_sum += self._update_logged(scorer, batch, metrics, prop)
+                weight, served = self._update_logged(scorer, batch, metrics, prop)
+                weight_sum += weight
+                for name, values in columns.items():
+                    values.append(batch[name].numpy())
+                p = np.clip(served[:, 0], 1e-7, 1 - 1e-7)
+                y = batch[scorer.tasks[0]].numpy()
+                losses.append(-(y * np.log(p) + (1 - y) * np.log(1 - p)))
         if not rows:
             raise ValueError(f"no records to evaluate in {files}")
         result = {t: {k: float(m.result()) for k, m in ms.items()} for t, ms in metrics.items()}
@@ -226,11 +374,20 @@ class Evaluator:
             "rows": rows,
             "tasks": result,
             "ips_weight_mean": weight_sum / max(rows, 1) if prop is not None else None,
+            "fairness": _logged_fairness(
+                scorer.tasks[0],
+                np.concatenate(losses),
+                np.concatenate(columns[user]),
+                {name: np.concatenate(columns[name]) for name in group_names},
+            ),
         }
 
     @staticmethod
-    def _update_logged(scorer: Scorer, batch: dict, metrics: dict, prop) -> float:
-        """Adds one batch to the `logged` metrics; returns its sum of IPS weights."""
+    def _update_logged(
+        scorer: Scorer, batch: dict, metrics: dict, prop
+    ) -> tuple[float, np.ndarray]:
+        """Adds one batch to the `logged` metrics; returns its sum of IPS weights and
+        the served probabilities."""
         served = scorer.debiased(batch)
         full = scorer.biased(batch) if scorer.biased is not None else served
         w = 1.0 / batch[prop.name] if prop is not None else None
@@ -244,7 +401,7 @@ class Evaluator:
                 metrics[t]["snips_logloss"].update_state(
                     y[:, None], served[:, i : i + 1], sample_weight=w
                 )
-        return float(tf.reduce_sum(w)) if w is not None else 0.0
+        return (float(tf.reduce_sum(w)) if w is not None else 0.0), np.asarray(served)
 
     def evaluate(
         self,
@@ -258,13 +415,35 @@ class Evaluator:
         ``click_baselines`` (a `ClickModelBaselines` of the same logs) when given."""
         out: dict[str, Any] = {"tasks": list(scorer.tasks)}
         if self.truth is not None:
-            out["ranking"] = self.ranking(scorer)
+            scores = self.truth_scores(scorer)
+            out["ranking"] = self.ranking(scorer, scores)
+            out["fairness"] = self.fairness(scorer, scores)
+            out["tradeoff"] = self.tradeoff(scorer)
             out["examination"] = self.examination(scorer)
         if log_files:
             out["logged"] = self.logged(scorer, log_files, data_schema or scorer.schema)
             if self.truth is None and click_baselines is not None:
                 out["click_models"] = click_baselines.compare(scorer)
         return out
+
+
+def _logged_fairness(
+    task: str, losses: np.ndarray, users: np.ndarray, groups: dict[str, np.ndarray]
+) -> dict[str, Any] | None:
+    """Per user group, the served log-loss on logged rows (per user: the mean over
+    the user's rows) and `equal_error_test` across groups."""
+    if not groups:
+        return None
+    ids, first, inverse = np.unique(users, return_index=True, return_inverse=True)
+    per_user = np.bincount(inverse, losses) / np.bincount(inverse)
+    return {
+        "task": task,
+        "error": "served log-loss per user on the logged rows",
+        "user_groups": {
+            name: {"error": equal_error_test(per_user, values[first])}
+            for name, values in groups.items()
+        },
+    }
 
 
 def _mean(values: np.ndarray) -> float | None:

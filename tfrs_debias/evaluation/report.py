@@ -13,6 +13,12 @@ import numpy as np
 from tfrs_debias.backend import tf
 from tfrs_debias.data.io.files import write_json
 from tfrs_debias.evaluation.evaluator import ITEM_BUCKETS, USER_BUCKETS
+from tfrs_debias.evaluation.fairness_report import (
+    fairness_section,
+    plot_fairness,
+    plot_tradeoff,
+    tradeoff_section,
+)
 from tfrs_debias.metrics.gap import gap_closed_interval
 
 
@@ -200,8 +206,9 @@ def write_report(
     naive: str | None = "naive",
     ceiling: str | None = "full_information",
 ) -> dict[str, str]:
-    """Writes ``report.md``, ``metrics.json``, ``examination.png`` and ``ndcg_buckets.png``
-    (the plots when there is something to plot); returns their paths."""
+    """Writes ``report.md``, ``metrics.json``, ``examination.png``, ``ndcg_buckets.png``,
+    ``fairness.png`` and ``tradeoff.png`` (the plots when there is something to plot);
+    returns their paths."""
     tf.io.gfile.makedirs(out_dir)
     rows = summary_rows(results, task, k, naive, ceiling)
     paths = {
@@ -263,6 +270,18 @@ def write_report(
                     f"{_fmt(m.get('snips_auc'))} | {_fmt(m.get('snips_logloss'))} |"
                 )
         lines.append("")
+    fairness = fairness_section(results)
+    if fairness:
+        lines += fairness
+        if plot_fairness(results, os.path.join(out_dir, "fairness.png"), _savefig):
+            paths["fairness_plot"] = os.path.join(out_dir, "fairness.png")
+            lines += ["![fairness](fairness.png)", ""]
+    tradeoff = tradeoff_section(results)
+    if tradeoff:
+        lines += tradeoff
+        if plot_tradeoff(results, os.path.join(out_dir, "tradeoff.png"), _savefig):
+            paths["tradeoff_plot"] = os.path.join(out_dir, "tradeoff.png")
+            lines += ["![diversity trade-off](tradeoff.png)", ""]
     clicks = {n: r["click_models"] for n, r in results.items() if r.get("click_models")}
     if clicks:
         lines += _click_model_section(clicks)

@@ -122,7 +122,11 @@ class TopItemSelector:
     def from_saved_model(cls, path: str) -> TopItemSelector:
         from tfrs_debias.serving.loaded_export import LoadedExport
 
-        export = LoadedExport(path)
+        return cls.from_export(LoadedExport(path))
+
+    @classmethod
+    def from_export(cls, export) -> TopItemSelector:
+        """From a `LoadedExport` already in memory."""
         if "select_top_k" not in export.signatures or "item_age" not in export.signature_inputs(
             "select_top_k"
         ):
