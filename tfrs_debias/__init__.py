@@ -34,7 +34,8 @@ _EXPORTS = {
     ),
     **dict.fromkeys(("Feature", "ImpressionSchema", "SchemaError"), "tfrs_debias.schema"),
     **dict.fromkeys(
-        ("LoadedExport", "TopItemSelector", "export_saved_model", "make_server"),
+        ("LoadedExport", "RerankOptions", "TopItemSelector", "export_saved_model")
+        + ("make_server",),
         "tfrs_debias.serving",
     ),
     **dict.fromkeys(("load_run", "train"), "tfrs_debias.training"),

@@ -15,7 +15,7 @@ per device, relative to position 0, against the true one.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ from tfrs_debias.metrics.fairness import (
 from tfrs_debias.metrics.ground_truth import candidate_features, score_candidates
 from tfrs_debias.metrics.ranking import ndcg_at_k
 from tfrs_debias.schema import ImpressionSchema
+from tfrs_debias.serving.reranker import RerankOptions
 
 USER_BUCKETS = ("new", "casual", "power")
 ITEM_BUCKETS = ("head", "torso", "tail")
@@ -243,11 +244,21 @@ class Evaluator:
             "item_exposure": exposure,
         }
 
-    def tradeoff(self, scorer: Scorer, k: int = 10, seed: int = 0) -> dict[str, Any] | None:
-        """The diversity trade-off of the model's ``select_top_k``: for each MMR λ of
-        ``tradeoff_lambdas``, over ``tradeoff_users`` sampled test users, NDCG@k of the
+    def tradeoff(
+        self,
+        scorer: Scorer,
+        k: int = 10,
+        seed: int = 0,
+        settings: Sequence[Mapping[str, float]] | None = None,
+        item_age: np.ndarray | None = None,
+    ) -> dict[str, Any] | None:
+        """The re-ranking trade-off of the model's ``select_top_k``: for each of
+        ``settings`` (`RerankOptions` fields; default: each MMR λ of
+        ``tradeoff_lambdas``), over ``tradeoff_users`` sampled test users, NDCG@k of the
         selected list against true relevance, its intra-list similarity (share of pairs
-        with the same category) and the share of head items in it."""
+        with the same category), the share of head items in it and, with ``item_age``
+        (``[N, C]`` like the truth's candidates), the share of fresh items (age below
+        the setting's half-life)."""
         truth = self._required_truth()
         first = self._first_task(scorer)
         if self.tradeoff_users <= 0 or scorer.selector is None or first is None:
@@ -256,49 +267,57 @@ class Evaluator:
         category = selector.reranker.get("category_feature")
         if category is None or category not in truth.item_features:
             return None
+        if settings is None:
+            settings = [{"diversity_lambda": lam} for lam in self.tradeoff_lambdas]
+        options = [RerankOptions.from_mapping(s) for s in settings]
         rel = np.nan_to_num(truth.relevance[first[1]], nan=0.0)
         heads = item_bucket(truth.candidate_train_impressions, self.item_quantiles, truth.mask)
         feats = candidate_features(truth, scorer.schema)
         n, c = truth.candidates.shape
         rows = np.random.default_rng(seed).choice(n, min(self.tradeoff_users, n), replace=False)
         discounts = 1.0 / np.log2(np.arange(k) + 2.0)
-        result: dict[str, Any] = {
-            "lambdas": list(self.tradeoff_lambdas),
-            "users": int(rows.size),
-            "category": category,
-            "k": k,
-            "ndcg": [],
-            "intra_list_similarity": [],
-            "head_share": [],
-        }
         per_user = {
             f.name for f in selector.served_features if f.role in ("user_id", "user_feature")
         }
-        for lam in self.tradeoff_lambdas:
-            ndcgs, ils, head = [], [], []
+        metrics: dict[str, list] = {"ndcg": [], "intra_list_similarity": [], "head_share": []}
+        if item_age is not None:
+            metrics["fresh_share"] = []
+        for option in options:
+            values: dict[str, list] = {name: [] for name in metrics}
             for row in rows:
                 valid = truth.mask[row]
                 user = {name: feats[name].reshape(n, c)[row, 0] for name in per_user}
                 cands = {
-                    name: values.reshape(n, c)[row][valid]
-                    for name, values in feats.items()
+                    name: column.reshape(n, c)[row][valid]
+                    for name, column in feats.items()
                     if name not in per_user
                 }
-                picks = selector.select(user, cands, k=k, options={"diversity_lambda": lam})
+                ages = None if item_age is None else item_age[row][valid]
+                picks = selector.select(user, cands, k=k, item_age=ages, options=option)
                 where = {item: j for j, item in enumerate(truth.candidates[row][valid].tolist())}
                 idx = np.array([where[p.item_id] for p in picks], dtype=np.int64)
                 gains = rel[row][valid][idx]
                 ideal = np.sort(rel[row][valid])[::-1][:k]
                 if ideal.sum() > 0:
-                    ndcgs.append(
-                        gains @ discounts[: gains.size] / (ideal @ discounts[: ideal.size])
-                    )
-                ils.append(intra_list_similarity(truth.item_features[category][row][valid][idx]))
-                head.append(float(np.mean(heads[row][valid][idx] == "head")))
-            result["ndcg"].append(float(np.mean(ndcgs)) if ndcgs else None)
-            result["intra_list_similarity"].append(float(np.nanmean(ils)))
-            result["head_share"].append(float(np.mean(head)))
-        return result
+                    dcg = gains @ discounts[: gains.size]
+                    values["ndcg"].append(dcg / (ideal @ discounts[: ideal.size]))
+                categories = truth.item_features[category][row][valid][idx]
+                values["intra_list_similarity"].append(intra_list_similarity(categories))
+                values["head_share"].append(float(np.mean(heads[row][valid][idx] == "head")))
+                if ages is not None:
+                    fresh = ages[idx] < option.freshness_half_life
+                    values["fresh_share"].append(float(np.mean(fresh)))
+            for name, got in values.items():
+                finite = [v for v in got if np.isfinite(v)]
+                metrics[name].append(float(np.mean(finite)) if finite else None)
+        return {
+            "settings": [dataclasses.asdict(o) for o in options],
+            "lambdas": [o.diversity_lambda for o in options],
+            "users": int(rows.size),
+            "category": category,
+            "k": k,
+            **metrics,
+        }
 
     def examination(self, scorer: Scorer, max_pairs: int = 2000, seed: int = 0) -> dict | None:
         """Learned examination per device relative to position 0 (ratio of mean full

@@ -70,7 +70,8 @@ def fairness_section(results: Mapping[str, dict]) -> list[str]:
         for name, fair in truth.items():
             for feature, shares in fair["item_exposure"].items():
                 diff = {g: v["model"] - v["truth"] for g, v in shares.items()}
-                over, under = max(diff, key=diff.get), min(diff, key=diff.get)
+                over = max(diff, key=lambda g: diff[g])
+                under = min(diff, key=lambda g: diff[g])
                 tvd = 0.5 * sum(abs(d) for d in diff.values())
                 lines.append(
                     f"| {name} | {feature} | {tvd:.3f} | {over} "

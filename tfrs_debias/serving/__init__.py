@@ -1,4 +1,5 @@
-"""Serving: SavedModel export (TF Serving layout), top-item selection, a REST server."""
+"""Serving: SavedModel export (TF Serving layout), top-item selection with re-ranking,
+the REST and gRPC servers."""
 
 from tfrs_debias.serving.export import export_saved_model
 from tfrs_debias.serving.loaded_export import (
@@ -7,12 +8,23 @@ from tfrs_debias.serving.loaded_export import (
     load_metadata,
     resolve_version_dir,
 )
+from tfrs_debias.serving.reranker import Reranker, RerankOptions
 from tfrs_debias.serving.rest_server import ModelServer, make_server
-from tfrs_debias.serving.top_item_selector import Selection, TopItemSelector, read_candidates
+from tfrs_debias.serving.top_item_selector import (
+    Ranking,
+    RerankEvent,
+    Selection,
+    TopItemSelector,
+    read_candidates,
+)
 
 __all__ = [
     "LoadedExport",
     "ModelServer",
+    "Ranking",
+    "RerankEvent",
+    "RerankOptions",
+    "Reranker",
     "Selection",
     "TopItemSelector",
     "export_saved_model",

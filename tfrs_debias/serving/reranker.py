@@ -90,14 +90,14 @@ class RerankOptions:
     @classmethod
     def from_mapping(cls, values: Mapping[str, float] | None) -> RerankOptions:
         """Options from ``{name: value}``; an unknown name is an error naming it."""
-        values = dict(values or {})
+        given: dict = dict(values or {})
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(given) - known)
         if unknown:
             raise ValueError(f"unknown re-ranking options {unknown}; known: {sorted(known)}")
-        if "category_cap" in values:
-            values["category_cap"] = int(values["category_cap"])
-        return cls(**values)
+        if "category_cap" in given:
+            given["category_cap"] = int(given["category_cap"])
+        return cls(**given)
 
     def tensors(self) -> dict[str, tf.Tensor]:
         """The options as the signature's scalar inputs."""

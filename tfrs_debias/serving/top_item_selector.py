@@ -258,7 +258,7 @@ class TopItemSelector:
                 )
             )
         for rank, pick in enumerate(picks):
-            if pick.base_rank != rank:
+            if pick.base_rank is not None and pick.base_rank != rank:
                 events.append(
                     RerankEvent(
                         pick.item_id,
