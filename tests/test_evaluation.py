@@ -157,11 +157,11 @@ def test_demo_end_to_end(tmp_path, capsys):
     text = Path(report, "report.md").read_text()
     assert "| position_debiased | user_segment |" in text and "ANOVA p" in text
     assert "## Diversity trade-off" in text and "| position_debiased | 0.2 |" in text
-    models = json.loads(Path(report, "metrics.json").read_text())["models"]
-    trade = models["position_debiased"]["tradeoff"]
+    evaluated = json.loads(Path(report, "metrics.json").read_text())["models"]
+    trade = evaluated["position_debiased"]["tradeoff"]
     # λ = 0.2 gives more diverse lists than ranking by score alone (λ = 1).
     assert trade["intra_list_similarity"][-1] < trade["intra_list_similarity"][0]
-    test = models["position_debiased"]["fairness"]["user_groups"]["user_segment"]["error"]
+    test = evaluated["position_debiased"]["fairness"]["user_groups"]["user_segment"]["error"]
     assert 0 <= test["anova_p"] <= 1 and len(test["groups"]) >= 2
     summary = {
         r["model"]: r for r in json.loads(Path(report, "metrics.json").read_text())["summary"]
