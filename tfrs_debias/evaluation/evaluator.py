@@ -24,20 +24,14 @@ from tfrs_debias.backend import keras, tf
 from tfrs_debias.data.io.reader import make_dataset
 from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.data.io.validation import located_errors
+from tfrs_debias.evaluation.group_fairness import logged_fairness, truth_fairness
+from tfrs_debias.evaluation.rerank_tradeoff import rerank_tradeoff
+from tfrs_debias.metrics.buckets import ITEM_BUCKETS, USER_BUCKETS, item_bucket, user_bucket
 from tfrs_debias.metrics.examination import examination_probabilities, rank_and_context
-from tfrs_debias.metrics.fairness import (
-    equal_error_test,
-    exposure_shares,
-    intra_list_similarity,
-    shares_table,
-)
 from tfrs_debias.metrics.ground_truth import candidate_features, score_candidates
 from tfrs_debias.metrics.ranking import ndcg_at_k
 from tfrs_debias.schema import ImpressionSchema
-from tfrs_debias.serving.reranker import RerankOptions
 
-USER_BUCKETS = ("new", "casual", "power")
-ITEM_BUCKETS = ("head", "torso", "tail")
 ProbFn = Callable[[dict[str, tf.Tensor]], np.ndarray]
 
 
@@ -79,26 +73,6 @@ class Scorer:
             export.has_bias_part,
             lambda: TopItemSelector.from_export(export),
         )
-
-
-def user_bucket(train_impressions: np.ndarray, thresholds: Sequence[int] = (10, 100)) -> np.ndarray:
-    """``new`` (<= thresholds[0] training impressions), ``casual``, ``power`` (> thresholds[1])."""
-    low, high = thresholds
-    counts = np.asarray(train_impressions)
-    return np.where(counts <= low, "new", np.where(counts > high, "power", "casual"))
-
-
-def item_bucket(
-    train_impressions: np.ndarray,
-    quantiles: Sequence[float] = (0.5, 0.9),
-    mask: np.ndarray | None = None,
-) -> np.ndarray:
-    """``head`` (at or above the ``quantiles[1]`` quantile of distinct candidate items'
-    training impressions), ``tail`` (at or below ``quantiles[0]``), else ``torso``."""
-    counts = np.asarray(train_impressions)
-    real = counts[mask] if mask is not None else counts.reshape(-1)
-    low, high = np.quantile(real, quantiles) if real.size else (0, 0)
-    return np.where(counts >= max(high, low + 1), "head", np.where(counts <= low, "tail", "torso"))
 
 
 class Evaluator:
@@ -181,68 +155,21 @@ class Evaluator:
         )
         return out
 
-    def _first_task(self, scorer: Scorer) -> tuple[int, str] | None:
-        truth = self._required_truth()
-        return next(((i, t) for i, t in enumerate(scorer.tasks) if t in truth.relevance), None)
-
     def fairness(
         self, scorer: Scorer, scores: np.ndarray | None = None, k: int | None = None
     ) -> dict[str, Any] | None:
-        """Error across user groups and top-k exposure across item groups, against the
-        truth, for the first task the truth has.
-
-        User groups: every user side feature and the activity bucket; per user, the
-        error is the mean absolute difference between the served probability and the
-        true relevance over the user's candidates, and NDCG@k; `equal_error_test` gives
-        the ANOVA p-value of "same mean in every group". Item groups: every categorical
-        item side feature and the popularity bucket; per group, its share of the
-        candidates, of the truth's own top-k and of the model's top-k.
-        """
-        truth = self._required_truth()
-        first = self._first_task(scorer)
-        if first is None:
-            return None
-        index, task = first
-        k = k or max(self.ks)
+        """`truth_fairness` of ``scorer`` (error per user group, exposure per item
+        group) with this evaluator's buckets."""
         scores = self.truth_scores(scorer) if scores is None else scores
-        s, rel, mask = scores[..., index], truth.relevance[task], truth.mask
-        with np.errstate(invalid="ignore"):
-            error = np.nansum(np.where(mask, np.abs(s - rel), np.nan), axis=1) / mask.sum(axis=1)
-        ndcg = ndcg_at_k(s, rel, k, mask)
-        user_groups = {
-            f.name: truth.user_features[f.name]
-            for f in scorer.schema.user_features
-            if f.name in truth.user_features
-        }
-        user_groups["activity"] = user_bucket(truth.user_train_impressions, self.user_thresholds)
-        item_groups = {
-            f.name: truth.item_features[f.name]
-            for f in scorer.schema.item_features
-            if f.name in truth.item_features and f.dtype != "float32"
-        }
-        item_groups["popularity"] = item_bucket(
-            truth.candidate_train_impressions, self.item_quantiles, mask
+        return truth_fairness(
+            self._required_truth(),
+            scorer.tasks,
+            scorer.schema,
+            scores,
+            k or max(self.ks),
+            self.user_thresholds,
+            self.item_quantiles,
         )
-        ideal = np.nan_to_num(rel, nan=-1.0)
-        exposure = {}
-        for name, groups in item_groups.items():
-            values, counts = np.unique(groups[mask], return_counts=True)
-            base = {str(v): float(c / counts.sum()) for v, c in zip(values, counts, strict=True)}
-            exposure[name] = shares_table(
-                base,
-                exposure_shares(groups, ideal, k, mask),
-                exposure_shares(groups, s, k, mask),
-            )
-        return {
-            "task": task,
-            "k": k,
-            "error": "mean |served probability - true relevance| per user",
-            "user_groups": {
-                name: {"error": equal_error_test(error, g), "ndcg": equal_error_test(ndcg, g)}
-                for name, g in user_groups.items()
-            },
-            "item_exposure": exposure,
-        }
 
     def tradeoff(
         self,
@@ -252,72 +179,23 @@ class Evaluator:
         settings: Sequence[Mapping[str, float]] | None = None,
         item_age: np.ndarray | None = None,
     ) -> dict[str, Any] | None:
-        """The re-ranking trade-off of the model's ``select_top_k``: for each of
-        ``settings`` (`RerankOptions` fields; default: each MMR λ of
-        ``tradeoff_lambdas``), over ``tradeoff_users`` sampled test users, NDCG@k of the
-        selected list against true relevance, its intra-list similarity (share of pairs
-        with the same category), the share of head items in it and, with ``item_age``
-        (``[N, C]`` like the truth's candidates), the share of fresh items (age below
-        the setting's half-life)."""
-        truth = self._required_truth()
-        first = self._first_task(scorer)
-        if self.tradeoff_users <= 0 or scorer.selector is None or first is None:
-            return None
-        selector = scorer.selector()
-        category = selector.reranker.get("category_feature")
-        if category is None or category not in truth.item_features:
+        """`rerank_tradeoff` of ``scorer`` 's ``select_top_k`` over ``tradeoff_users``
+        test users; ``settings`` default to each MMR λ of ``tradeoff_lambdas``."""
+        if self.tradeoff_users <= 0 or scorer.selector is None:
             return None
         if settings is None:
             settings = [{"diversity_lambda": lam} for lam in self.tradeoff_lambdas]
-        options = [RerankOptions.from_mapping(s) for s in settings]
-        rel = np.nan_to_num(truth.relevance[first[1]], nan=0.0)
-        heads = item_bucket(truth.candidate_train_impressions, self.item_quantiles, truth.mask)
-        feats = candidate_features(truth, scorer.schema)
-        n, c = truth.candidates.shape
-        rows = np.random.default_rng(seed).choice(n, min(self.tradeoff_users, n), replace=False)
-        discounts = 1.0 / np.log2(np.arange(k) + 2.0)
-        per_user = {
-            f.name for f in selector.served_features if f.role in ("user_id", "user_feature")
-        }
-        metrics: dict[str, list] = {"ndcg": [], "intra_list_similarity": [], "head_share": []}
-        if item_age is not None:
-            metrics["fresh_share"] = []
-        for option in options:
-            values: dict[str, list] = {name: [] for name in metrics}
-            for row in rows:
-                valid = truth.mask[row]
-                user = {name: feats[name].reshape(n, c)[row, 0] for name in per_user}
-                cands = {
-                    name: column.reshape(n, c)[row][valid]
-                    for name, column in feats.items()
-                    if name not in per_user
-                }
-                ages = None if item_age is None else item_age[row][valid]
-                picks = selector.select(user, cands, k=k, item_age=ages, options=option)
-                where = {item: j for j, item in enumerate(truth.candidates[row][valid].tolist())}
-                idx = np.array([where[p.item_id] for p in picks], dtype=np.int64)
-                gains = rel[row][valid][idx]
-                ideal = np.sort(rel[row][valid])[::-1][:k]
-                if ideal.sum() > 0:
-                    dcg = gains @ discounts[: gains.size]
-                    values["ndcg"].append(dcg / (ideal @ discounts[: ideal.size]))
-                categories = truth.item_features[category][row][valid][idx]
-                values["intra_list_similarity"].append(intra_list_similarity(categories))
-                values["head_share"].append(float(np.mean(heads[row][valid][idx] == "head")))
-                if ages is not None:
-                    fresh = ages[idx] < option.freshness_half_life
-                    values["fresh_share"].append(float(np.mean(fresh)))
-            for name, got in values.items():
-                finite = [v for v in got if np.isfinite(v)]
-                metrics[name].append(float(np.mean(finite)) if finite else None)
-        return {
-            "settings": [dataclasses.asdict(o) for o in options],
-            "lambdas": [o.diversity_lambda for o in options],
-            "users": int(rows.size),
-            "category": category,
-            "k": k,
-            **metrics,
-        }
+        return rerank_tradeoff(
+            self._required_truth(),
+            scorer.selector(),
+            scorer.tasks,
+            settings,
+            self.tradeoff_users,
+            k,
+            seed,
+            item_age,
+            self.item_quantiles,
+        )
 
     def examination(self, scorer: Scorer, max_pairs: int = 2000, seed: int = 0) -> dict | None:
         """Learned examination per device relative to position 0 (ratio of mean full
@@ -393,7 +271,7 @@ class Evaluator:
             "rows": rows,
             "tasks": result,
             "ips_weight_mean": weight_sum / max(rows, 1) if prop is not None else None,
-            "fairness": _logged_fairness(
+            "fairness": logged_fairness(
                 scorer.tasks[0],
                 np.concatenate(losses),
                 np.concatenate(columns[user]),
@@ -444,25 +322,6 @@ class Evaluator:
             if self.truth is None and click_baselines is not None:
                 out["click_models"] = click_baselines.compare(scorer)
         return out
-
-
-def _logged_fairness(
-    task: str, losses: np.ndarray, users: np.ndarray, groups: dict[str, np.ndarray]
-) -> dict[str, Any] | None:
-    """Per user group, the served log-loss on logged rows (per user: the mean over
-    the user's rows) and `equal_error_test` across groups."""
-    if not groups:
-        return None
-    ids, first, inverse = np.unique(users, return_index=True, return_inverse=True)
-    per_user = np.bincount(inverse, losses) / np.bincount(inverse)
-    return {
-        "task": task,
-        "error": "served log-loss per user on the logged rows",
-        "user_groups": {
-            name: {"error": equal_error_test(per_user, values[first])}
-            for name, values in groups.items()
-        },
-    }
 
 
 def _mean(values: np.ndarray) -> float | None:

@@ -12,13 +12,13 @@ import numpy as np
 
 from tfrs_debias.backend import tf
 from tfrs_debias.data.io.files import write_json
-from tfrs_debias.evaluation.evaluator import ITEM_BUCKETS, USER_BUCKETS
 from tfrs_debias.evaluation.fairness_report import (
     fairness_section,
     plot_fairness,
     plot_tradeoff,
     tradeoff_section,
 )
+from tfrs_debias.metrics.buckets import ITEM_BUCKETS, USER_BUCKETS
 from tfrs_debias.metrics.gap import gap_closed_interval
 
 
