@@ -8,8 +8,9 @@ from tfrs_debias.serving.loaded_export import (
     load_metadata,
     resolve_version_dir,
 )
+from tfrs_debias.serving.model_server import ModelServer
 from tfrs_debias.serving.reranker import Reranker, RerankOptions
-from tfrs_debias.serving.rest_server import ModelServer, make_server
+from tfrs_debias.serving.rest_server import make_server
 from tfrs_debias.serving.top_item_selector import (
     Ranking,
     RerankEvent,

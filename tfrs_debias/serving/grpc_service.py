@@ -36,7 +36,7 @@ from tensorflow_serving.apis import (
 
 from tfrs_debias.backend import tf
 from tfrs_debias.serving.model_manager import VersionNotAvailable
-from tfrs_debias.serving.rest_server import _error_line
+from tfrs_debias.serving.rest_codec import error_line
 
 _STATES = {
     "LOADING": get_model_status_pb2.ModelVersionStatus.LOADING,
@@ -133,7 +133,7 @@ class GrpcService(
         try:
             return fn(**tensors)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
-            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, _error_line(err))
+            _abort(context, grpc.StatusCode.INVALID_ARGUMENT, error_line(err))
 
     # -- PredictionService -------------------------------------------------------------
     def Predict(self, request, context):  # noqa: N802 (gRPC naming)

@@ -1,0 +1,184 @@
+"""JSON <-> tensors for TF Serving's REST API: request rows or columns to typed tensors
+(type- and range-checked, naming the input), outputs to JSON, ``tf.Example`` from
+TF Serving's JSON example format, and `RequestError` (a 4xx answer with a message)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from http import HTTPStatus
+from typing import Any
+
+import numpy as np
+
+from tfrs_debias.backend import tf
+
+TF_TYPES = {
+    tf.int64: "DT_INT64",
+    tf.int32: "DT_INT32",
+    tf.float32: "DT_FLOAT",
+    tf.string: "DT_STRING",
+    tf.float64: "DT_DOUBLE",
+    tf.bool: "DT_BOOL",
+}
+
+
+class RequestError(Exception):
+    """An error answered as ``{"error": message}`` with an HTTP status."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def example_from_json(values: dict, where: str) -> tf.train.Example:
+    """A ``tf.train.Example`` from TF Serving's JSON example format: ints become
+    int64_list, floats float_list, strings and ``{"b64": ...}`` bytes_list; a list is
+    several values."""
+    example = tf.train.Example()
+    if not isinstance(values, dict):
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{where} must be an object")
+    for name, value in values.items():
+        items = value if isinstance(value, list) else [value]
+        feature = example.features.feature[name]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+            if any(not -(2**63) <= v < 2**63 for v in items):
+                raise RequestError(HTTPStatus.BAD_REQUEST, f"{where}: '{name}' overflows int64")
+            feature.int64_list.value.extend(items)
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in items):
+            feature.float_list.value.extend(float(v) for v in items)
+        elif all(isinstance(v, str) or (isinstance(v, dict) and set(v) == {"b64"}) for v in items):
+            try:
+                feature.bytes_list.value.extend(decode_json(v) for v in items)
+            except (ValueError, TypeError) as err:
+                raise RequestError(HTTPStatus.BAD_REQUEST, f"{where}: '{name}': {err}") from None
+        else:
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST, f"{where}: '{name}' mixes or has unsupported value types"
+            )
+    return example
+
+
+def tensor_info(dtype, shape, name: str) -> dict:
+    if shape.rank is None:
+        return {
+            "dtype": TF_TYPES.get(dtype, dtype.name),
+            "tensor_shape": {"dim": [], "unknown_rank": True},
+            "name": name,
+        }
+    dims = [{"size": str(-1 if d is None else d), "name": ""} for d in shape.as_list()]
+    return {
+        "dtype": TF_TYPES.get(dtype, dtype.name),
+        "tensor_shape": {"dim": dims, "unknown_rank": False},
+        "name": name,
+    }
+
+
+def rows_to_columns(instances: Any, specs: dict) -> dict[str, list]:
+    if not isinstance(instances, list) or not instances:
+        raise RequestError(HTTPStatus.BAD_REQUEST, "'instances' must be a non-empty list")
+    if not isinstance(instances[0], dict) or set(instances[0]) == {"b64"}:
+        if len(specs) != 1:
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST,
+                f"instances must be objects naming the inputs {sorted(specs)}",
+            )
+        return {next(iter(specs)): instances}
+    columns: dict[str, list] = {k: [] for k in specs}
+    for i, row in enumerate(instances):
+        if not isinstance(row, dict):
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"instance {i} is not an object")
+        unknown = set(row) - set(specs)
+        if unknown:
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST, f"instance {i}: unknown inputs {sorted(unknown)}"
+            )
+        for k in specs:
+            if k not in row:
+                raise RequestError(HTTPStatus.BAD_REQUEST, f"instance {i}: missing input '{k}'")
+            columns[k].append(row[k])
+    return columns
+
+
+def columnar_inputs(inputs: Any, specs: dict) -> dict[str, Any]:
+    if not isinstance(inputs, dict):
+        if len(specs) != 1:
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST,
+                f"'inputs' must be an object naming the inputs {sorted(specs)}",
+            )
+        return {next(iter(specs)): inputs}
+    unknown = set(inputs) - set(specs)
+    if unknown:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"unknown inputs {sorted(unknown)}")
+    missing = [k for k in specs if k not in inputs]
+    if missing:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"missing input '{missing[0]}'")
+    return inputs
+
+
+def decode_json(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"b64"}:
+        return base64.b64decode(value["b64"])
+    if isinstance(value, list):
+        return [decode_json(v) for v in value]
+    return value.encode() if isinstance(value, str) else value
+
+
+def error_line(err: Exception) -> str:
+    """The line of a TensorFlow error that says what is wrong (not "Graph execution
+    error:" nor the node trace)."""
+    text = getattr(err, "message", None) or str(err)
+    lines = [re.sub(r"\s*\[\[\{\{node .*$", "", line).strip() for line in text.splitlines()]
+    useful = [
+        line
+        for line in lines
+        if line and line != "Graph execution error:" and not line.startswith("Detected at node")
+    ]
+    return useful[-1] if useful else (lines[0] if lines else type(err).__name__)
+
+
+def to_tensor(name: str, value: Any, spec: tf.TensorSpec) -> tf.Tensor:
+    try:
+        if spec.dtype == tf.string:
+            array = np.asarray(decode_json(value), dtype=object)
+            if any(not isinstance(v, bytes) for v in array.reshape(-1)):
+                raise TypeError("expected strings")
+        else:
+            # One vectorised conversion, then the kind of what came out says whether the
+            # JSON held the right type (no per-value Python loop on the request path).
+            array = np.asarray(value)
+            kind = array.dtype.kind if array.size else "i"  # ([] is any type)
+            if spec.dtype.is_integer:
+                if kind == "f":
+                    raise TypeError(f"expected integers ({spec.dtype.name})")
+                if kind not in "iu":
+                    raise TypeError(f"expected numbers of type {spec.dtype.name}")
+                info = np.iinfo(spec.dtype.as_numpy_dtype)
+                if array.size and (array.min() < info.min or array.max() > info.max):
+                    bad = array.max() if array.max() > info.max else array.min()
+                    raise ValueError(f"{bad} does not fit in {spec.dtype.name}")
+            elif kind not in "iuf":
+                raise TypeError(f"expected numbers of type {spec.dtype.name}")
+            array = array.astype(spec.dtype.as_numpy_dtype, copy=False)
+    except OverflowError:
+        message = f"input '{name}': a value does not fit in {spec.dtype.name}"
+        raise RequestError(HTTPStatus.BAD_REQUEST, message) from None
+    except (TypeError, ValueError) as err:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"input '{name}': {err}") from None
+    if not spec.shape.is_compatible_with(array.shape):
+        raise RequestError(
+            HTTPStatus.BAD_REQUEST,
+            f"input '{name}' has shape {list(array.shape)}, expected {spec.shape.as_list()}",
+        )
+    return tf.constant(array, dtype=spec.dtype)
+
+
+def to_json(value: np.ndarray) -> Any:
+    if value.dtype == object:
+        return (
+            [v.decode("utf-8", "replace") for v in value.reshape(-1)]
+            if value.ndim
+            else value.item().decode("utf-8", "replace")
+        )
+    return value.tolist()
