@@ -383,6 +383,19 @@ def test_learned_examination_curve_is_logged_each_epoch(small_sim_dir, tmp_path)
         v.tag for e in tf.compat.v1.train.summary_iterator(str(events[0])) for v in e.summary.value
     }
     assert f"examination/{next(iter(curves))}/rank_01" in tags
+    # Slate metrics on validation data: served and full-score NDCG@10 and MRR, in the
+    # history (never in the training logs, where they are not computed) and in
+    # TensorBoard's validation events.
+    for name in ("ndcg_10", "mrr", "ndcg_10_full", "mrr_full"):
+        assert 0 < result.history[f"val_{name}"][-1] <= 1, name
+        assert name not in result.history
+    validation = list((out / "logs" / "validation").glob("events.out.tfevents.*"))
+    tags = {
+        v.tag
+        for e in tf.compat.v1.train.summary_iterator(str(validation[0]))
+        for v in e.summary.value
+    }
+    assert {"epoch_ndcg_10", "epoch_mrr"} <= tags
     # A model without a bias part logs no curve.
     plain = train(
         f"{small_sim_dir}/train-*",

@@ -383,12 +383,13 @@ def resolve_schema(
     schema_file: str | None, data_files: Sequence[str] = (), tasks: Sequence[str] | None = None
 ) -> ImpressionSchema:
     """The schema a command should use: ``schema_file``; else ``schema.json`` beside the
-    first data file; else the default schema for ``tasks``."""
+    first data file; else the default schema for ``tasks``. Restricted to the labels
+    ``tasks`` when given (`ImpressionSchema.for_tasks`: an unknown task is an error)."""
     if schema_file:
-        return ImpressionSchema.load(schema_file)
+        return ImpressionSchema.load(schema_file).for_tasks(tasks)
     from tfrs_debias.data.io.log_directory import LogDirectory
 
     folder = LogDirectory.of_files(list(data_files))
     if folder is not None:
-        return folder.schema(tasks)
+        return folder.schema(tasks).for_tasks(tasks)
     return ImpressionSchema.default(tasks=tuple(tasks) if tasks else DEFAULT_TASKS)

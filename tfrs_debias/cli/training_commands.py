@@ -53,7 +53,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from tfrs_debias.tuning import SearchSpace, format_results, run_tuning
 
     files = expand_files(args.train_files)
-    schema = resolve_schema(args.schema, files, tasks=tasks_of(args)).for_tasks(tasks_of(args))
+    schema = resolve_schema(args.schema, files, tasks=tasks_of(args))
     space = SearchSpace.from_json(args.model, args.space, args.fix or [], schema=schema)
     result = run_tuning(
         files,

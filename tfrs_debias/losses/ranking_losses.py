@@ -42,7 +42,7 @@ def _to_lists(values: tf.Tensor, index, num_lists, max_size, fill: float) -> tf.
     return tf.tensor_scatter_nd_update(base, index, tf.reshape(values, [-1]))
 
 
-def _lists(labels, logits, list_ids) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+def as_lists(labels, logits, list_ids) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """``(mask, labels, logits)`` as ``[num_lists, max_size]`` (padding: mask False)."""
     index, num_lists, max_size = group_into_lists(list_ids)
     labels = tf.cast(tf.reshape(labels, [-1]), tf.float32)
@@ -55,7 +55,7 @@ def _lists(labels, logits, list_ids) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
 
 def softmax_loss(labels: tf.Tensor, logits: tf.Tensor, list_ids: tf.Tensor) -> tf.Tensor:
     """Listwise softmax cross-entropy (see the module docstring); scalar."""
-    mask, y, s = _lists(labels, logits, list_ids)
+    mask, y, s = as_lists(labels, logits, list_ids)
     s = tf.where(mask, s, tf.fill(tf.shape(s), -1e9))
     log_p = tf.nn.log_softmax(s, axis=-1)
     total = tf.reduce_sum(y, axis=-1)
@@ -69,7 +69,7 @@ def softmax_loss(labels: tf.Tensor, logits: tf.Tensor, list_ids: tf.Tensor) -> t
 
 def pairwise_logistic_loss(labels: tf.Tensor, logits: tf.Tensor, list_ids: tf.Tensor) -> tf.Tensor:
     """Pairwise logistic loss (see the module docstring); scalar."""
-    mask, y, s = _lists(labels, logits, list_ids)
+    mask, y, s = as_lists(labels, logits, list_ids)
     both = mask[:, :, None] & mask[:, None, :]
     better = both & (y[:, :, None] > y[:, None, :])
     margin = s[:, :, None] - s[:, None, :]

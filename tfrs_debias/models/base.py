@@ -21,6 +21,7 @@ from tfrs_debias.layers.feature_embedding import (
 from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.layers.mmoe import MMoE
 from tfrs_debias.losses.ranking_losses import LIST_LOSSES
+from tfrs_debias.metrics.list_metrics import ListMRR, ListNDCG
 from tfrs_debias.models.config import EstimatorConfig
 from tfrs_debias.schema import ImpressionSchema
 
@@ -79,6 +80,18 @@ class BaseEstimator(tfrs.Model):
             task.built = True
         # Epoch means of the loss (TFRS's train_step reports the last batch's).
         self.loss_tracker = keras.metrics.Mean(name="loss")
+        # Slate metrics of the first task on validation data (``val_ndcg_10``...): on
+        # the served (debiased) score and on the full training-path score.
+        self.list_metrics: list[keras.metrics.Metric] = (
+            [
+                ListNDCG(10, name="ndcg_10"),
+                ListMRR(name="mrr"),
+                ListNDCG(10, name="ndcg_10_full"),
+                ListMRR(name="mrr_full"),
+            ]
+            if schema.request_id is not None
+            else []
+        )
         if config.num_experts:
             self.mmoe = MMoE(self.num_tasks, config.num_experts, config.expert_units, name="mmoe")
             self.task_heads = [keras.layers.Dense(1, name=f"{t}_head") for t in self.task_names]
@@ -213,7 +226,9 @@ class BaseEstimator(tfrs.Model):
         return total
 
     def compute_loss(self, inputs: Features, training: bool = False) -> tf.Tensor:
-        out = self.forward(inputs, training=training)
+        return self._loss(inputs, self.forward(inputs, training=training))
+
+    def _loss(self, inputs: Features, out: dict[str, tf.Tensor]) -> tf.Tensor:
         labels = self.labels(inputs)
         weights = self.example_weights(inputs)
         request = self.schema.request_id
@@ -235,11 +250,22 @@ class BaseEstimator(tfrs.Model):
         gradients = tape.gradient(total, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
         self.loss_tracker.update_state(self._replica_loss(loss))
-        return {m.name: m.result() for m in self.metrics}
+        validation_only = {id(m) for m in self.list_metrics}
+        return {m.name: m.result() for m in self.metrics if id(m) not in validation_only}
 
     def test_step(self, inputs: Features) -> dict[str, tf.Tensor]:
-        loss = self.compute_loss(inputs, training=False)
+        out = self.forward(inputs, training=False)
+        loss = self._loss(inputs, out)
         self.loss_tracker.update_state(self._replica_loss(loss))
+        if self.list_metrics:
+            request = self.schema.request_id
+            assert request is not None
+            labels = self.labels(inputs)[:, 0]
+            ids = inputs[request.name]
+            served = self.debiased_logits(inputs)[:, 0]
+            full = out["logits"][:, 0]
+            for metric, scores in zip(self.list_metrics, (served, served, full, full), strict=True):
+                metric.update_state(labels, scores, ids)
         return {m.name: m.result() for m in self.metrics}
 
     def extra_loss(self, outputs: dict[str, tf.Tensor], labels: tf.Tensor) -> tf.Tensor:

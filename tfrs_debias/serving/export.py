@@ -44,7 +44,6 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tfrs_debias.backend import tf
@@ -52,7 +51,7 @@ from tfrs_debias.data.io.files import move_tree, remove_tree
 from tfrs_debias.models.base import BaseEstimator
 from tfrs_debias.models.config import resolve_value_weights
 from tfrs_debias.models.factorized import COMPONENTS
-from tfrs_debias.serving.loaded_export import METADATA_FILE, list_versions
+from tfrs_debias.serving.loaded_export import METADATA_FILE, list_versions, warmup_inputs
 from tfrs_debias.serving.reranker import OPTION_SPECS, Reranker
 
 REGRESS_METHOD = "tensorflow/serving/regress"
@@ -316,12 +315,9 @@ def write_warmup_requests(module: ServingModule, export_dir: str, rows: int = 8)
 
     request = predict_pb2.PredictRequest()
     request.model_spec.signature_name = "serving_default"
-    for f in module.served:
-        if f.dtype == "string":
-            value = np.full(rows, b"", dtype=object)
-        else:
-            value = np.zeros(rows, f.tf_dtype.as_numpy_dtype)
-        request.inputs[f.name].CopyFrom(tf.make_tensor_proto(value, dtype=f.tf_dtype))
+    specs = {f.name: tf.TensorSpec([None], f.tf_dtype) for f in module.served}
+    for name, value in warmup_inputs(specs, rows).items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value, dtype=specs[name].dtype))
     log = prediction_log_pb2.PredictionLog(
         predict_log=prediction_log_pb2.PredictLog(request=request)
     )

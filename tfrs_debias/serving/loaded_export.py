@@ -45,6 +45,20 @@ def resolve_version_dir(path: str) -> str:
     return os.path.join(path, str(versions[-1]))
 
 
+def warmup_inputs(specs: Mapping[str, Any], rows: int = 1) -> dict[str, np.ndarray]:
+    """Placeholder inputs for a signature's ``{name: TensorSpec}``: ``rows`` rows where
+    a dimension is unknown, ids and numbers 0, strings empty. What the export's warm-up
+    request holds and what `ModelManager` calls an export without one with."""
+    out = {}
+    for name, spec in specs.items():
+        shape = [rows if d is None else d for d in spec.shape.as_list()]
+        if spec.dtype == tf.string:
+            out[name] = np.full(shape, b"", dtype=object)
+        else:
+            out[name] = np.zeros(shape, spec.dtype.as_numpy_dtype)
+    return out
+
+
 def load_metadata(version_dir: str) -> dict:
     path = os.path.join(version_dir, METADATA_FILE)
     if not tf.io.gfile.exists(path):

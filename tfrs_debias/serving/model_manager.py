@@ -22,10 +22,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from tfrs_debias.backend import tf
-from tfrs_debias.serving.loaded_export import list_versions
+from tfrs_debias.serving.loaded_export import list_versions, warmup_inputs
 
 POLICIES = ("latest", "all", "specific")
 _FILES = ("saved_model.pb", os.path.join("variables", "variables.index"))
@@ -81,14 +79,8 @@ def _warm_up(servable: Any, version_dir: str | None = None) -> None:
     fn = servable.signatures.get("serving_default")
     if fn is None:
         return
-    inputs = {}
-    for name, spec in fn.structured_input_signature[1].items():
-        shape = [1 if d is None else d for d in spec.shape.as_list()]
-        if spec.dtype == tf.string:
-            inputs[name] = tf.constant(np.full(shape, b"", dtype=object))
-        else:
-            inputs[name] = tf.zeros(shape, spec.dtype)
-    fn(**inputs)
+    inputs = warmup_inputs(fn.structured_input_signature[1], rows=1)
+    fn(**{name: tf.constant(value) for name, value in inputs.items()})
 
 
 class ModelManager:

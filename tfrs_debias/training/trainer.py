@@ -531,7 +531,7 @@ def train_from_files(
     from tfrs_debias.schema import resolve_schema
 
     files = expand_files(train_files)
-    schema = resolve_schema(schema_file, files, tasks=tasks).for_tasks(tasks)
+    schema = resolve_schema(schema_file, files, tasks=tasks)
     if not isinstance(config, EstimatorConfig):
         config = EstimatorConfig.from_dict(
             {**(config or {}), **({"tasks": list(tasks)} if tasks else {})}

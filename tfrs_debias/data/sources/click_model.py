@@ -39,6 +39,7 @@ class ExaminationModel:
         """``value`` as an `ExaminationModel` (JSON configs give a dict of lists)."""
         if isinstance(value, ExaminationModel):
             return value
+        _check_keys(cls, value, "examination")
         return cls(**{k: tuple(v) for k, v in value.items()})
 
     def curves(self, num_positions: int) -> np.ndarray:
@@ -46,6 +47,48 @@ class ExaminationModel:
         pos = np.arange(num_positions, dtype=np.float64)
         decay = np.asarray(self.decay)[:, None]
         return np.asarray(self.top)[:, None] * (1.0 + pos[None, :]) ** (-decay)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggingPolicy:
+    """The logging policy that ranks candidates into slates: by
+    ``relevance · logit(rel_click) + popularity · pop_z + noise · Gumbel``.
+
+    The defaults lean on popularity (as engagement-ranked feeds do): items shown high
+    are often popular rather than relevant, so position bias misleads a naive model.
+    With ``relevance >> popularity`` position instead acts as a relevance signal and a
+    naive model can beat the oracle.
+    """
+
+    relevance: float = 0.5
+    popularity: float = 1.5
+    noise: float = 1.0
+
+    @classmethod
+    def coerce(cls, value: LoggingPolicy | dict) -> LoggingPolicy:
+        """``value`` as a `LoggingPolicy` (JSON configs give a dict)."""
+        if isinstance(value, LoggingPolicy):
+            return value
+        _check_keys(cls, value, "policy")
+        return cls(**value)
+
+    def scores(
+        self, relevance_logit: np.ndarray, popularity_z: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Policy scores of candidates (``rank_slates`` takes the best)."""
+        return (
+            self.relevance * relevance_logit
+            + self.popularity * popularity_z
+            + self.noise * rng.gumbel(size=np.shape(relevance_logit))
+        )
+
+
+def _check_keys(cls, value, what: str) -> None:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be an object of {cls.__name__} fields, got {value!r}")
+    unknown = set(value) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what} keys {sorted(unknown)}")
 
 
 def gumbel_top_k(log_weights: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

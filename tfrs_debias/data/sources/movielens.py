@@ -26,6 +26,7 @@ from tfrs_debias.data.io.log_dataset import flatten_slates, write_log_dataset
 from tfrs_debias.data.io.truth import GroundTruth, count_lookup
 from tfrs_debias.data.sources.click_model import (
     ExaminationModel,
+    LoggingPolicy,
     draw_labels,
     logit,
     rank_slates,
@@ -155,11 +156,7 @@ class MovieLensConfig:
     rel_slope: float = 2.0
     rel_midpoint: float = 3.5
     like_midpoint: float = 4.25
-    # Same logging-policy defaults as the simulator (see SimulatorConfig): a policy
-    # that leans on popularity, so position bias misleads a naive model.
-    policy_relevance: float = 0.5
-    policy_popularity: float = 1.5
-    policy_noise: float = 1.0
+    policy: LoggingPolicy = LoggingPolicy()
     examination: ExaminationModel = ExaminationModel()
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
@@ -221,11 +218,7 @@ class MovieLensConverter:
             cand = np.argpartition(keys, n_cand - 1, axis=1)[:, :n_cand]
             cand_rows = pool[cand]
             rel = self.relevance(ratings.rating[cand_rows])
-            policy = (
-                c.policy_relevance * logit(rel["click"])
-                + c.policy_popularity * pop_z[item_index[cand_rows]]
-                + c.policy_noise * rng.gumbel(size=cand.shape)
-            )
+            policy = c.policy.scores(logit(rel["click"]), pop_z[item_index[cand_rows]], rng)
             shown = np.take_along_axis(cand_rows, rank_slates(policy, c.slate_length), axis=1)
             device = rng.choice(
                 len(c.examination.devices), size=n_req, p=c.examination.device_probs
@@ -330,4 +323,6 @@ def config_from_dict(data: dict[str, Any]) -> MovieLensConfig:
         raise ValueError(f"unknown movielens config keys {sorted(unknown)}")
     if "examination" in data:
         data = {**data, "examination": ExaminationModel.coerce(data["examination"])}
+    if "policy" in data:
+        data = {**data, "policy": LoggingPolicy.coerce(data["policy"])}
     return MovieLensConfig(**data)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 import numpy as np
 
@@ -101,34 +102,19 @@ def estimate_propensities(
 
 
 def ratings_dataset(
-    train_path: str,
-    test_path: str,
-    out_dir: str,
-    positive_threshold: float = 4.0,
-    valid_fraction: float = 0.1,
-    slice_fraction: float = 0.0,
-    seed: int = 0,
-    overwrite: bool = False,
-    progress: bool = True,
+    train_path: str, test_path: str, out_dir: str, **options: Any
 ) -> dict[str, list[str]]:
-    """Writes train/valid (from the biased file), test (the random file), schema and
-    truth; see `write_ratings_dataset`."""
+    """Reads the biased (``train_path``) and random (``test_path``) rating files and
+    writes train/valid, test, schema and truth with `write_ratings_dataset`, whose
+    keyword arguments ``options`` are (threshold, fractions, seed, overwrite, ...)."""
     metadata = {
         "source": "ratings",
         "train": os.path.abspath(train_path),
         "test": os.path.abspath(test_path),
+        **options.pop("metadata", {}),
     }
     return write_ratings_dataset(
-        read_triples(train_path),
-        read_triples(test_path),
-        out_dir,
-        positive_threshold=positive_threshold,
-        valid_fraction=valid_fraction,
-        slice_fraction=slice_fraction,
-        seed=seed,
-        overwrite=overwrite,
-        progress=progress,
-        metadata=metadata,
+        read_triples(train_path), read_triples(test_path), out_dir, metadata=metadata, **options
     )
 
 

@@ -9,7 +9,7 @@ The model (written down in ``docs/simulator.md``):
   ``rel_click = σ(scale · <u, v>/√d + q_i + offset)``,
   ``rel_like = rel_click · σ(0.8 · <u, v>/√d + q'_i + like_offset)``;
 * a logging policy that draws candidates ∝ exposure^candidate_exponent and ranks them
-  by ``policy_relevance · logit(rel_click) + policy_popularity · pop_i + noise``, so
+  by ``policy.relevance · logit(rel_click) + policy.popularity · pop_i + noise``, so
   position is confounded with relevance;
 * examination ``e(position, device)`` (`ExaminationModel`), and
   ``click ~ Bernoulli(e · σ(logit(rel_click) + conformity · pop_i))`` (``pop_i`` the
@@ -41,6 +41,7 @@ from tfrs_debias.data.io.log_dataset import flatten_slates, write_log_dataset
 from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.data.sources.click_model import (
     ExaminationModel,
+    LoggingPolicy,
     draw_devices,
     draw_labels,
     gumbel_top_k,
@@ -76,13 +77,7 @@ class SimulatorConfig:
     relevance_offset: float = -1.5
     like_offset: float = -0.5
     quality_scale: float = 0.5
-    # The logging policy leans on popularity (as engagement-ranked feeds do): items it
-    # shows high are often popular rather than relevant, so position bias misleads a
-    # naive model. With policy_relevance >> policy_popularity, position instead acts
-    # as a relevance signal and a naive model can beat the oracle.
-    policy_relevance: float = 0.5
-    policy_popularity: float = 1.5
-    policy_noise: float = 1.0
+    policy: LoggingPolicy = LoggingPolicy()
     popularity_conformity: float = 0.5
     device_concentration: float = 2.0
     examination: ExaminationModel = ExaminationModel()
@@ -95,6 +90,7 @@ class SimulatorConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "examination", ExaminationModel.coerce(self.examination))
+        object.__setattr__(self, "policy", LoggingPolicy.coerce(self.policy))
         checks = {
             "num_users": self.num_users >= 1,
             "num_items": self.num_items >= self.candidates_per_request,
@@ -148,9 +144,7 @@ class SimulatorConfig:
             truth_candidates=10,
             num_test_users=300,
             activity_sigma=1.0,
-            policy_relevance=1.0,
-            policy_popularity=0.3,
-            policy_noise=0.7,
+            policy=LoggingPolicy(relevance=1.0, popularity=0.3, noise=0.7),
             popularity_conformity=0.0,
             examination=ExaminationModel(("web",), (1.0,), (1.0,), (1.0,)),
         )
@@ -274,11 +268,7 @@ class ImpressionSimulator:
             u = users[start : start + chunk]
             cands = self._draw_candidates(u, c.candidates_per_request)
             rel = self.relevance(u, cands)
-            policy = (
-                c.policy_relevance * logit(rel["click"])
-                + c.policy_popularity * self.pop_z[cands]
-                + c.policy_noise * rng.gumbel(size=cands.shape)
-            )
+            policy = c.policy.scores(logit(rel["click"]), self.pop_z[cands], rng)
             order = rank_slates(policy, c.slate_length)
             shown = np.take_along_axis(cands, order, axis=1)
             rel_click = np.take_along_axis(rel["click"], order, axis=1)
