@@ -2,8 +2,9 @@
 
 In one run on the same simulated data (the default simulator unless told otherwise):
 naive (multi-task on the logs), position-debiased with each regulariser (plain,
-bias-feature dropout, observation dropout, gradient reversal), factorized, anchored
-factorized, and the ceiling (multi-task on the full-information twin: the same slates,
+bias-feature dropout, observation dropout, gradient reversal), PAL vs additive bias
+combination, listwise (softmax) PAL, the dual learning algorithm (DLA), factorized,
+anchored factorized, and the ceiling (multi-task on the full-information twin: the same slates,
 every impression examined). Prints one table (NDCG@10 overall and per bucket,
 examination-curve error, gap closed = (model − naive)/(ceiling − naive) with a paired
 bootstrap interval, head-item share of the top 10), checks the targets, and writes
@@ -15,7 +16,7 @@ with the intervention; the table's head-share column then shows how far the top 
 moves from popular items towards the truth's own mix.
 
 Usage: python benchmarks/quality.py [--out quality_output] [--epochs 5] [--config sim.json]
-       [--popularity]
+       [--popularity] [--only naive,pd_feature_dropout,dual_learning,full_information]
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def main(argv=None) -> int:
         action="store_true",
         help="add popularity factors and train the popularity towers",
     )
+    p.add_argument(
+        "--only",
+        help="comma-separated variant names to run (naive and full_information are needed "
+        "for the gap closed)",
+    )
     args = p.parse_args(argv)
     overrides = {}
     if args.config:
@@ -58,12 +64,21 @@ def main(argv=None) -> int:
     sim = ImpressionSimulator(SimulatorConfig(**{**overrides, "seed": args.seed}))
     sim.write(data, overwrite=True, progress=False)
     variants = list(default_variants())
-    variants.insert(
-        -1,
+    pal = EstimatorConfig(model="position_debiased")
+    variants[-1:-1] = [
         Variant(
             "factorized_item_marginal", EstimatorConfig(model="factorized", item_marginal_alpha=1.0)
         ),
-    )
+        Variant("pd_additive", pal.replace(bias_combine="add")),
+        Variant("pd_listwise", pal.replace(task_losses=("softmax", "bce"))),
+        Variant("dual_learning", EstimatorConfig(model="dual_learning")),
+    ]
+    if args.only:
+        keep = set(args.only.split(","))
+        unknown = keep - {v.name for v in variants}
+        if unknown:
+            p.error(f"--only: unknown variants {sorted(unknown)}")
+        variants = [v for v in variants if v.name in keep]
     if args.popularity:
         add_popularity_features(data, data + "_popularity", overwrite=True, progress=False)
         data += "_popularity"

@@ -107,3 +107,43 @@ def test_loss_names_have_one_meaning():
     from tfrs_debias.models.config import TASK_LOSSES
 
     assert set(TASK_LOSSES) == {"bce", *LIST_LOSSES}
+
+
+def test_dual_learning_losses_by_hand():
+    from tfrs_debias.losses.ranking_losses import dual_learning_losses
+
+    # One list of three rows (ranks 0, 1, 2), clicks on rows 0 and 2. The ranker is
+    # flat (φ = 1/3 each: relevance weights 1); the examination model has ψ ∝ 4, 2, 1,
+    # so the inverse-propensity weights relative to the top are 1, 2, 4.
+    # rank loss = -(1·log(1/3) + 4·log(1/3)) / 2 = 2.5·log 3 = 2.74653
+    # exam loss = -(log(4/7) + log(1/7)) / 2 = 1.25276
+    labels = tf.constant([1.0, 0.0, 1.0])
+    s = tf.zeros([3])
+    e = tf.math.log(tf.constant([4.0, 2.0, 1.0]))
+    ids = tf.constant([5, 5, 5])
+    ranks = tf.constant([0, 1, 2])
+    rank_loss, exam_loss = dual_learning_losses(labels, s, e, ids, ranks)
+    assert float(rank_loss) == pytest.approx(2.5 * np.log(3), rel=1e-5)
+    assert float(exam_loss) == pytest.approx(-(np.log(4 / 7) + np.log(1 / 7)) / 2, rel=1e-5)
+    # Weights clipped at 3: (1 + 3)·log 3 / 2.
+    clipped, _ = dual_learning_losses(labels, s, e, ids, ranks, max_weight=3.0)
+    assert float(clipped) == pytest.approx(2 * np.log(3), rel=1e-5)
+    # Rows shuffled and interleaved with a list without clicks (no contribution): the
+    # top is found by rank, not by row order.
+    order = [2, 0, 1]
+    mixed = dual_learning_losses(
+        tf.concat([tf.gather(labels, order), [0.0, 0.0]], 0),
+        tf.concat([tf.gather(s, order), [3.0, -1.0]], 0),
+        tf.concat([tf.gather(e, order), [0.0, 2.0]], 0),
+        tf.constant([5, 5, 5, 8, 8]),
+        tf.concat([tf.gather(ranks, order), [0, 1]], 0),
+    )
+    assert float(mixed[0]) == pytest.approx(float(rank_loss), rel=1e-5)
+    assert float(mixed[1]) == pytest.approx(float(exam_loss), rel=1e-5)
+    # Each loss trains only its own model.
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([s, e])
+        rank_loss, exam_loss = dual_learning_losses(labels, s, e, ids, ranks)
+    assert tape.gradient(rank_loss, e) is None or not np.any(tape.gradient(rank_loss, e))
+    assert tape.gradient(exam_loss, s) is None or not np.any(tape.gradient(exam_loss, s))
+    assert np.any(tape.gradient(rank_loss, s)) and np.any(tape.gradient(exam_loss, e))

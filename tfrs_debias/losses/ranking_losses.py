@@ -77,6 +77,52 @@ def pairwise_logistic_loss(labels: tf.Tensor, logits: tf.Tensor, list_ids: tf.Te
     return tf.math.divide_no_nan(tf.reduce_sum(losses), tf.cast(tf.size(losses), tf.float32))
 
 
+def dual_learning_losses(
+    labels: tf.Tensor,
+    rank_logits: tf.Tensor,
+    exam_logits: tf.Tensor,
+    list_ids: tf.Tensor,
+    ranks: tf.Tensor | None = None,
+    max_weight: float = 20.0,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """The dual learning algorithm's two losses (DLA: Ai et al., SIGIR 2018), scalars
+    ``(rank_loss, exam_loss)``.
+
+    Per list, the examination model's ``ψ = softmax(exam_logits)`` and the ranker's
+    ``φ = softmax(rank_logits)``; inverse-propensity weights ``ψ_top / ψ_i`` and
+    inverse-relevance weights ``φ_top / φ_i`` (``top``: the row with the smallest
+    ``ranks`` value of the list, or the largest ψ / φ without ranks), clipped to
+    ``[0, max_weight]`` and held constant (no gradient). Each model gets a
+    click-weighted softmax cross-entropy with the other's weights:
+    ``rank_loss = -Σ_i c_i w^ψ_i log φ_i / Σ_i c_i`` (over all lists of the batch), and
+    the same for ``exam_loss`` with ``w^φ`` and ``log ψ``. Gradients of each loss reach
+    only its own logits.
+    """
+    mask, y, s = as_lists(labels, rank_logits, list_ids)
+    _, _, e = as_lists(labels, exam_logits, list_ids)
+    neg = tf.fill(tf.shape(s), -1e9)
+    log_phi = tf.nn.log_softmax(tf.where(mask, s, neg), axis=-1)
+    log_psi = tf.nn.log_softmax(tf.where(mask, e, neg), axis=-1)
+    if ranks is not None:
+        _, _, r = as_lists(labels, tf.cast(ranks, tf.float32), list_ids)
+        top = tf.argmin(tf.where(mask, r, tf.fill(tf.shape(r), 1e30)), axis=-1)
+    else:
+        top = None
+
+    def weights(log_p: tf.Tensor) -> tf.Tensor:
+        if top is None:
+            anchor = tf.reduce_max(tf.where(mask, log_p, neg), axis=-1, keepdims=True)
+        else:
+            anchor = tf.gather(log_p, top[:, None], batch_dims=1)
+        w = tf.clip_by_value(tf.exp(anchor - log_p), 0.0, max_weight)
+        return tf.stop_gradient(tf.where(mask, w, tf.zeros_like(w)))
+
+    clicks = tf.maximum(tf.reduce_sum(y), 1e-12)
+    rank_loss = -tf.reduce_sum(tf.where(mask, y * weights(log_psi) * log_phi, 0.0)) / clicks
+    exam_loss = -tf.reduce_sum(tf.where(mask, y * weights(log_phi) * log_psi, 0.0)) / clicks
+    return rank_loss, exam_loss
+
+
 #: The list losses by their ``EstimatorConfig.task_losses`` name (``"bce"``, the
 #: pointwise default, is the estimators' own Ranking task; `TASK_LOSSES` lists all).
 LIST_LOSSES = {"softmax": softmax_loss, "pairwise_logistic": pairwise_logistic_loss}

@@ -78,6 +78,10 @@ class BaseEstimator(tfrs.Model):
         ]
         for task in self.ranking_tasks:  # no weights; a run loaded to export never calls it
             task.built = True
+        # Every output of train_step/test_step is a metric result, already aggregated
+        # over the replicas by the metric's sync-on-read variables: take it as it is
+        # (Keras' default, "sum" across workers, would add the workers' copies).
+        self.distribute_reduction_method = "first"
         # Epoch means of the loss (TFRS's train_step reports the last batch's).
         self.loss_tracker = keras.metrics.Mean(name="loss")
         # Slate metrics of the first task on validation data (``val_ndcg_10``...): on

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from tfrs_debias.models.base import BaseEstimator
 from tfrs_debias.models.config import EstimatorConfig
-from tfrs_debias.models.registry import estimator_class
+from tfrs_debias.models.registry import estimator_class, estimator_entry
 from tfrs_debias.schema import ImpressionSchema
 
 
@@ -15,5 +15,9 @@ def build_estimator(
     config: EstimatorConfig,
     vocabularies: Mapping[str, Sequence] | None = None,
 ) -> BaseEstimator:
-    """The estimator registered as ``config.model``."""
+    """The estimator registered as ``config.model``; a schema it cannot train on (e.g.
+    no request ids for a slate estimator) is a ``ValueError`` naming what is missing."""
+    problem = estimator_entry(config.model).unsupported(schema)
+    if problem:
+        raise ValueError(problem)
     return estimator_class(config.model)(schema, config, vocabularies)

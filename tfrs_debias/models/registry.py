@@ -22,12 +22,22 @@ class EstimatorEntry:
       target: ``"module:ClassName"`` of the `BaseEstimator` subclass (or the class).
       search_groups: names of `search_space.GROUPS` the tuner searches for it.
       description: one line for ``--help``.
+      requires: schema roles the estimator cannot train without (``"request_id"``:
+        slates; ``"bias"``: at least one bias feature).
     """
 
     name: str
     target: str | type
     search_groups: tuple[str, ...]
     description: str
+    requires: tuple[str, ...] = ()
+
+    def unsupported(self, schema) -> str | None:
+        """Why ``schema`` cannot train this estimator, or None when it can."""
+        missing = [role for role in self.requires if not schema.by_role(role)]
+        if not missing:
+            return None
+        return f"model {self.name!r} needs {' and '.join(missing)} feature(s) in the schema"
 
     def load(self) -> type:
         if isinstance(self.target, type):
@@ -63,6 +73,13 @@ REGISTRY: dict[str, EstimatorEntry] = {
             f"{_M}.anchored_factorized:AnchoredFactorizedEstimator",
             ("common", "bias", "mixture", "anchor"),
             "factorized with each marginal anchored to its own BCE",
+        ),
+        EstimatorEntry(
+            "dual_learning",
+            f"{_M}.dual_learning:DualLearningEstimator",
+            ("common", "bias"),
+            "DLA: ranker and examination model trained against each other over slates",
+            requires=("request_id", "bias"),
         ),
     )
 }
