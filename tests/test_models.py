@@ -155,5 +155,6 @@ def test_loss_decreases_on_toy_problem(data, small_sim_dir, name):
     ds = make_dataset(f"{small_sim_dir}/train-*", schema, 1024, seed=0).take(20).cache()
     history = model.fit(ds, epochs=4, verbose=0).history
     losses = [float(x) for x in history["loss"]]
-    assert losses[-1] < losses[0], losses
+    if name != "dual_learning":  # DLA's weights move with the other model: no fixed objective
+        assert losses[-1] < losses[0], losses
     assert history["click_auc"][-1] > 0.6
