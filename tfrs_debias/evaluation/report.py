@@ -270,18 +270,16 @@ def write_report(
                     f"{_fmt(m.get('snips_auc'))} | {_fmt(m.get('snips_logloss'))} |"
                 )
         lines.append("")
-    fairness = fairness_section(results)
-    if fairness:
-        lines += fairness
-        if plot_fairness(results, os.path.join(out_dir, "fairness.png"), _savefig):
-            paths["fairness_plot"] = os.path.join(out_dir, "fairness.png")
-            lines += ["![fairness](fairness.png)", ""]
-    tradeoff = tradeoff_section(results)
-    if tradeoff:
-        lines += tradeoff
-        if plot_tradeoff(results, os.path.join(out_dir, "tradeoff.png"), _savefig):
-            paths["tradeoff_plot"] = os.path.join(out_dir, "tradeoff.png")
-            lines += ["![diversity trade-off](tradeoff.png)", ""]
+    for name, section, plot in (
+        ("fairness", fairness_section, plot_fairness),
+        ("tradeoff", tradeoff_section, plot_tradeoff),
+    ):
+        text = section(results)
+        if text:
+            lines += text
+            if plot(results, os.path.join(out_dir, f"{name}.png"), _savefig):
+                paths[f"{name}_plot"] = os.path.join(out_dir, f"{name}.png")
+                lines += [f"![{name}]({name}.png)", ""]
     clicks = {n: r["click_models"] for n, r in results.items() if r.get("click_models")}
     if clicks:
         lines += _click_model_section(clicks)

@@ -13,6 +13,7 @@ from tfrs_debias._lazy import lazy_exports
 _EXPORTS = {
     "AnchoredFactorizedEstimator": "tfrs_debias.models.anchored_factorized",
     "BaseEstimator": "tfrs_debias.models.base",
+    "DualLearningEstimator": "tfrs_debias.models.dual_learning",
     "EstimatorConfig": "tfrs_debias.models.config",
     "FactorizedEstimator": "tfrs_debias.models.factorized",
     "MultiTaskEstimator": "tfrs_debias.models.multi_task",
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers see of the lazy names
     from tfrs_debias.models.base import BaseEstimator  # noqa: F401
     from tfrs_debias.models.build import build_estimator  # noqa: F401
     from tfrs_debias.models.config import EstimatorConfig  # noqa: F401
+    from tfrs_debias.models.dual_learning import DualLearningEstimator  # noqa: F401
     from tfrs_debias.models.factorized import FactorizedEstimator  # noqa: F401
     from tfrs_debias.models.multi_task import MultiTaskEstimator  # noqa: F401
     from tfrs_debias.models.position_debiased import PositionDebiasedEstimator  # noqa: F401

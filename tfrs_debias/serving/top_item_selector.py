@@ -155,7 +155,7 @@ class TopItemSelector:
         options: RerankOptions | Mapping[str, float] | None = None,
     ) -> dict[str, tf.Tensor]:
         """The ``select_top_k`` input tensors for one request (what a TF Serving
-        client sends); see `rank` for the arguments."""
+        client sends); the arguments are `rank` 's."""
         if not isinstance(candidates, Mapping):
             candidates = {self.schema.item_id.name: list(candidates)}
         item = self.schema.item_id
@@ -207,10 +207,7 @@ class TopItemSelector:
         candidates: Mapping[str, Sequence] | Sequence,
         k: int = 10,
         exclude: Sequence = (),
-        value_weights: Mapping[str, float] | None = None,
-        not_interested: Sequence = (),
-        item_age: Sequence[float] | None = None,
-        options: RerankOptions | Mapping[str, float] | None = None,
+        **request,
     ) -> Ranking:
         """Top ``k`` candidates for ``user``, best first, and what re-ranking did.
 
@@ -221,22 +218,18 @@ class TopItemSelector:
             side features (and item popularity factors when served).
           k: how many to return (fewer if fewer candidates remain).
           exclude: item ids never to return (already seen, blocked).
-          value_weights: per-task weights overriding the defaults (missing tasks: 0).
-          not_interested: item ids the user marked "not interested": removed, with
-            the candidates similar to them.
-          item_age: ``[N]`` age of each candidate for the freshness boost.
-          options: `RerankOptions` (or a mapping of its fields); defaults: off.
+          **request: the rest of `inputs`: ``value_weights`` (per-task weights
+            overriding the defaults, missing tasks 0), ``not_interested`` (item ids
+            the user marked "not interested": removed, with the candidates similar to
+            them), ``item_age`` (``[N]`` ages for the freshness boost) and ``options``
+            (`RerankOptions` or a mapping of its fields; defaults: off).
         """
         if not isinstance(candidates, Mapping):
             candidates = {self.schema.item_id.name: list(candidates)}
         items = np.asarray(candidates[self.schema.item_id.name])
         if len(items) == 0:
             return Ranking([], [])
-        out = self.select_fn(
-            **self.inputs(
-                user, candidates, k, exclude, value_weights, not_interested, item_age, options
-            )
-        )
+        out = self.select_fn(**self.inputs(user, candidates, k, exclude, **request))
         out = {name: value.numpy() for name, value in out.items()}
         picks = [
             Selection(
