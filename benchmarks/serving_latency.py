@@ -8,8 +8,12 @@ requests back to back (keep-alive HTTP connections, one gRPC channel each) again
 same server, with requests/s and p50/p99, and in-process calls from as many threads,
 in one run; REST and gRPC throughput are reported as a share of in-process.
 
+Then hot reload: REST clients keep sending while three new versions are moved in and
+the newest is replaced in place (a --force re-export): failed requests, and the
+slowest request against the p99 before any change (target: no failure, <= 3x).
+
 Usage: python benchmarks/serving_latency.py [--requests 2000] [--candidates 500]
-       [--clients 1 8 32] [--seconds 5]
+       [--clients 1 8 32] [--seconds 5] [--reload-clients 4] [--only-reload]
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -150,6 +155,84 @@ def concurrency(base: str, path: str, features: dict, clients_list, seconds: flo
     return rows
 
 
+def hot_reload(base: str, staged: list[str], features: dict, clients: int, seconds: float) -> dict:
+    """``clients`` keep-alive REST clients send requests back to back to a server on
+    ``base`` (polling every 0.2 s) for ``seconds`` before any change (the baseline),
+    then while the ``staged`` export folders are moved in one by one as new versions
+    (an export's atomic rename) and, last, one replaces the newest version in place (a
+    ``--force`` re-export). Returns failures (any non-200 or error), the baseline p99
+    and the largest latency while versions were switching."""
+    import http.client
+
+    httpd = make_server(base, port=0, workers=64, poll_seconds=0.2)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    port, name = httpd.server_address[1], httpd.model.name
+    body = json.dumps({"inputs": {k: v.tolist() for k, v in features.items()}}).encode()
+    phase = {"name": "baseline"}
+    samples: dict[str, list[float]] = {"baseline": [], "reload": []}
+    failures: list[str] = []
+    versions_seen: set[str] = set()
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while not stop.is_set():
+            start = time.perf_counter()
+            try:
+                conn.request("POST", f"/v1/models/{name}:predict", body)
+                resp = conn.getresponse()
+                payload = resp.read()
+                ok = resp.status == 200
+            except OSError as err:
+                ok, payload = False, str(err).encode()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            elapsed = time.perf_counter() - start
+            with lock:
+                samples[phase["name"]].append(elapsed)
+                if ok:
+                    versions_seen.add(json.loads(payload).get("model_version", "?"))
+                else:
+                    failures.append(payload[:200].decode(errors="replace"))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    phase["name"] = "reload"
+    newest = None
+    for folder in staged:
+        version = max(int(v) for v in os.listdir(base) if v.isdigit()) + 1
+        newest = os.path.join(base, str(version))
+        os.rename(folder, newest)
+        time.sleep(seconds / max(len(staged), 1))
+    if newest is not None and staged:  # a --force re-export of the newest version
+        replacement = staged[0] + "-force"
+        shutil.copytree(newest, replacement)
+        old = newest + "-old"
+        os.rename(newest, old)
+        os.rename(replacement, newest)
+        shutil.rmtree(old)
+        time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    httpd.shutdown()
+    httpd.server_close()
+    base_p99 = percentiles(samples["baseline"])[1]
+    worst = max(samples["reload"]) * 1000 if samples["reload"] else 0.0
+    return {
+        "requests": sum(len(v) for v in samples.values()),
+        "failures": len(failures),
+        "first_failure": failures[0] if failures else None,
+        "baseline_p99_ms": base_p99,
+        "reload_p99_ms": percentiles(samples["reload"])[1],
+        "reload_max_ms": worst,
+        "max_over_baseline_p99": worst / base_p99,
+        "versions_answered": sorted(versions_seen),
+    }
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--requests", type=int, default=2000)
@@ -157,11 +240,15 @@ def main(argv=None) -> None:
     p.add_argument("--candidates", type=int, default=500)
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--seconds", type=float, default=5.0, help="per concurrency level")
+    p.add_argument(
+        "--reload-clients", type=int, default=4, help="clients during the hot-reload phase"
+    )
+    p.add_argument("--only-reload", action="store_true", help="run only the hot-reload phase")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         sim = ImpressionSimulator(SimulatorConfig.small(seed=0))
         sim.write(os.path.join(tmp, "data"), progress=False)
-        paths = {}
+        paths, models = {}, {}
         for name in ("factorized", "multi_task"):
             result = train(
                 os.path.join(tmp, "data", "train-*"),
@@ -173,6 +260,7 @@ def main(argv=None) -> None:
                 validate="none",
             )
             paths[name] = export_saved_model(result.model, os.path.join(tmp, "models", name))
+            models[name] = result.model
         n = args.candidates
         rng = np.random.default_rng(0)
         features = {
@@ -183,6 +271,32 @@ def main(argv=None) -> None:
             ),
             "item_genre": rng.integers(0, sim.config.num_item_genres, n).astype(np.int64),
         }
+        # Three more versions staged outside the model base, moved in during the load.
+        staged = []
+        for i in range(3):
+            folder = os.path.join(tmp, "staged", str(i))
+            export_saved_model(models["factorized"], folder)
+            staged.append(os.path.join(folder, "1"))
+        reload = hot_reload(
+            os.path.dirname(paths["factorized"]),
+            staged,
+            features,
+            args.reload_clients,
+            args.seconds,
+        )
+        print(
+            f"hot reload, {args.reload_clients} REST clients, 3 new versions and a --force "
+            f"re-export: {reload['requests']} requests, {reload['failures']} failed; "
+            f"p99 before {reload['baseline_p99_ms']:.1f} ms, during {reload['reload_p99_ms']:.1f} "
+            f"ms, slowest {reload['reload_max_ms']:.1f} ms = "
+            f"{reload['max_over_baseline_p99']:.1f}x the p99 before (target <= 3x); versions "
+            f"answered {reload['versions_answered']}",
+            flush=True,
+        )
+        if reload["first_failure"]:
+            print(f"first failure: {reload['first_failure']}")
+        if args.only_reload:
+            return
         ours = percentiles(in_process(paths["factorized"], features, args.requests))
         plain = percentiles(in_process(paths["multi_task"], features, args.requests))
         rest_times, rps = rest(os.path.dirname(paths["factorized"]), features, args.rest_requests)

@@ -320,7 +320,7 @@ def test_multi_worker_killed_cluster_resumes_on_loopback(small_sim_dir, tmp_path
 
 
 def test_value_counter_merges_batches_by_hand():
-    from tfrs_debias.training.trainer import ValueCounter
+    from tfrs_debias.training.data_pass import ValueCounter
 
     counter = ValueCounter(min_buffer=2)  # merges after almost every batch
     for batch in ([5, 5, 7], [7, 9], [5], [9, 9, 9]):

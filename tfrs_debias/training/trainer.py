@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,23 +18,24 @@ import numpy as np
 
 from tfrs_debias.backend import keras, tf
 from tfrs_debias.data.io.files import (
-    common_compression,
     expand_files,
     move_tree,
     read_json,
     remove_tree,
     write_json,
 )
-from tfrs_debias.data.io.reader import holdout_filter, make_dataset
+from tfrs_debias.data.io.reader import make_dataset
 from tfrs_debias.data.io.validation import located_errors, validate_files
 from tfrs_debias.layers.feature_embedding import vocabulary_lists
 from tfrs_debias.metrics.examination import rank_and_context
 from tfrs_debias.models import BaseEstimator, EstimatorConfig, build_estimator
 from tfrs_debias.schema import ImpressionSchema
 from tfrs_debias.training.checkpoint_retention import CheckpointRetention
+from tfrs_debias.training.data_pass import build_vocabularies, count_rows
 from tfrs_debias.training.examination_logger import ExaminationLogger
 from tfrs_debias.training.run_directory import RunDirectory
 from tfrs_debias.training.run_state import RunState, completed_epochs
+from tfrs_debias.training.throughput_logger import ThroughputLogger
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -71,84 +71,6 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def vocabulary_features(schema: ImpressionSchema) -> tuple:
-    """Features whose vocabulary comes from the training data: ids, and categorical
-    bias and side features the schema leaves open (strings without a ``vocabulary``,
-    integers without ``num_values``). Floats are not categorical."""
-    open_roles = ("bias", "user_feature", "item_feature")
-    return schema.by_role("user_id", "item_id") + tuple(
-        f
-        for f in schema.by_role(*open_roles)
-        if (f.dtype == "string" and f.vocabulary is None)
-        or (f.dtype == "int64" and f.num_values is None)
-    )
-
-
-def build_vocabularies(
-    files: Sequence[str], schema: ImpressionSchema, min_count: int = 1
-) -> tuple[dict[str, list], int]:
-    """Vocabularies of `vocabulary_features` (most frequent first; ids seen fewer than
-    ``min_count`` times are left out and share the unknown index) and the number of
-    rows, from one pass over ``files``. Values unseen here map to the unknown index in
-    training, evaluation and serving.
-
-    The pass parses every feature of ``schema`` and checks its rules, so a bad record
-    fails here, before any training (run it inside `located_errors` to name it)."""
-    feats = vocabulary_features(schema)
-    counters = {f.name: ValueCounter() for f in feats}
-    rows = 0
-    for batch in make_dataset(files, schema, batch_size=65536, shuffle=False):
-        for name, counter in counters.items():
-            counter.add(batch[name].numpy())
-        rows += int(next(iter(batch.values())).shape[0])
-    vocabularies = {}
-    for f in feats:
-        values, counts = counters[f.name].result()
-        keep = counts >= (min_count if f.role in ("user_id", "item_id") else 1)
-        order = np.argsort(-counts[keep], kind="stable")
-        vocab = values[keep][order]
-        vocabularies[f.name] = [v.decode() if isinstance(v, bytes) else int(v) for v in vocab]
-    return vocabularies, rows
-
-
-class ValueCounter:
-    """Counts of distinct values over a stream of batches in bounded memory: each
-    batch is reduced to its distinct values and counts, and those are merged whenever
-    the buffer outgrows the merged table (so memory is ~ the distinct values, not the
-    rows: the vocabulary pass no longer holds every row's ids)."""
-
-    def __init__(self, min_buffer: int = 1 << 22):
-        self.values: np.ndarray | None = None
-        self.counts = np.zeros(0, np.int64)
-        self._buffer: list[tuple[np.ndarray, np.ndarray]] = []
-        self._buffered = 0
-        self.min_buffer = min_buffer
-
-    def add(self, values: np.ndarray) -> None:
-        distinct, counts = np.unique(values, return_counts=True)
-        self._buffer.append((distinct, counts))
-        self._buffered += len(distinct)
-        if self._buffered > max(self.min_buffer, 2 * len(self.counts)):
-            self._merge()
-
-    def _merge(self) -> None:
-        parts = self._buffer + ([(self.values, self.counts)] if self.values is not None else [])
-        if not parts:
-            return
-        values = np.concatenate([v for v, _ in parts])
-        counts = np.concatenate([c for _, c in parts])
-        self.values, inverse = np.unique(values, return_inverse=True)
-        self.counts = np.bincount(inverse.reshape(-1), weights=counts).astype(np.int64)
-        self._buffer, self._buffered = [], 0
-
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(distinct values sorted, their counts)``."""
-        self._merge()
-        if self.values is None:
-            return np.array([]), np.zeros(0, np.int64)
-        return self.values, self.counts
-
-
 def auto_batch_size(rows: int) -> int:
     """The batch size used when none is given: about 1% of the rows as a power of two,
     within [256, 4096] — 4096 on large logs, 256 on a 7k-row ratings set (where 4096
@@ -166,47 +88,6 @@ def auto_epochs(rows: int, batch_size: int) -> int:
     validation loss ends a run sooner."""
     steps = max(1, math.ceil(rows / batch_size))
     return int(min(MAX_AUTO_EPOCHS, max(5, math.ceil(MIN_TRAINING_STEPS / steps))))
-
-
-def count_rows(
-    files: Sequence[str], holdout: str | None = None, schema: ImpressionSchema | None = None
-) -> int:
-    """Records in ``files`` (those ``holdout`` keeps); with a ``schema`` every record is
-    parsed and checked on the way (a pass over validation files before training)."""
-    if schema is not None:
-        ds = make_dataset(files, schema, 65536, shuffle=False, holdout=holdout)
-        return int(sum(int(next(iter(b.values())).shape[0]) for b in ds))
-    ds = tf.data.TFRecordDataset(list(files), compression_type=common_compression(files))
-    if holdout is not None:
-        ds = ds.filter(holdout_filter(holdout))
-    ds = ds.batch(65536)
-    return int(sum(int(b.shape[0]) for b in ds))
-
-
-class ThroughputLogger(keras.callbacks.Callback):
-    """Training examples/s per epoch (validation time excluded)."""
-
-    def __init__(self, batch_size: int):
-        super().__init__()
-        self.batch_size = batch_size
-        self.rates: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start, self._steps, self._train_time = time.perf_counter(), 0, None
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
-
-    def on_test_begin(self, logs=None):
-        if self._train_time is None:
-            self._train_time = time.perf_counter() - self._start
-
-    def on_epoch_end(self, epoch, logs=None):
-        elapsed = self._train_time or (time.perf_counter() - self._start)
-        rate = self._steps * self.batch_size / max(elapsed, 1e-9)
-        self.rates.append(rate)
-        if logs is not None:
-            logs["examples_per_sec"] = rate
 
 
 @dataclasses.dataclass

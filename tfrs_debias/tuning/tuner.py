@@ -38,7 +38,7 @@ from tfrs_debias.metrics.ground_truth import score_candidates, truth_ndcg
 from tfrs_debias.metrics.ranking import ndcg_at_k
 from tfrs_debias.models import EstimatorConfig, build_estimator
 from tfrs_debias.schema import ImpressionSchema
-from tfrs_debias.training.trainer import build_vocabularies, count_rows
+from tfrs_debias.training.data_pass import build_vocabularies, count_rows
 from tfrs_debias.tuning.keras_tuner_compat import import_keras_tuner
 from tfrs_debias.tuning.search_space import SearchSpace, config_fields
 
