@@ -383,6 +383,7 @@ def test_learned_examination_curve_is_logged_each_epoch(small_sim_dir, tmp_path)
         v.tag for e in tf.compat.v1.train.summary_iterator(str(events[0])) for v in e.summary.value
     }
     assert f"examination/{next(iter(curves))}/rank_01" in tags
+    assert "examination/curves" in tags  # the plot, in TensorBoard's Images tab
     # Slate metrics on validation data: served and full-score NDCG@10 and MRR, in the
     # history (never in the training logs, where they are not computed) and in
     # TensorBoard's validation events.

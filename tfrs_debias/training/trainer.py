@@ -27,12 +27,11 @@ from tfrs_debias.data.io.files import (
 from tfrs_debias.data.io.reader import make_dataset
 from tfrs_debias.data.io.validation import located_errors, validate_files
 from tfrs_debias.layers.feature_embedding import vocabulary_lists
-from tfrs_debias.metrics.examination import rank_and_context
 from tfrs_debias.models import BaseEstimator, EstimatorConfig, build_estimator
 from tfrs_debias.schema import ImpressionSchema
 from tfrs_debias.training.checkpoint_retention import CheckpointRetention
 from tfrs_debias.training.data_pass import build_vocabularies, count_rows
-from tfrs_debias.training.examination_logger import ExaminationLogger
+from tfrs_debias.training.examination_logger import examination_logger
 from tfrs_debias.training.run_directory import RunDirectory
 from tfrs_debias.training.run_state import RunState, completed_epochs
 from tfrs_debias.training.throughput_logger import ThroughputLogger
@@ -333,41 +332,6 @@ def train(
     if not chief:
         remove_tree(work_dir)
     return TrainResult(out_dir, model, hist, metrics, chief)
-
-
-def examination_logger(
-    model: BaseEstimator,
-    files: Sequence[str],
-    schema: ImpressionSchema,
-    vocabularies: dict,
-    run_dir: str,
-    rows: int = 256,
-    max_ranks: int = 20,
-) -> ExaminationLogger | None:
-    """An `ExaminationLogger` over the first ``rows`` training records for a model with
-    a bias part and a rank feature (None otherwise): ranks from the schema's range or
-    the values seen in training (at most ``max_ranks``), the 3 most frequent contexts."""
-    rank, context = rank_and_context(schema)
-    if not model.has_bias_part or rank is None:
-        return None
-    if rank.num_values is not None:
-        num_ranks = rank.num_values
-    else:
-        seen = [int(v) for v in vocabularies.get(rank.name, []) if int(v) >= 0]
-        num_ranks = max(seen) + 1 if seen else 0
-    num_ranks = min(num_ranks, max_ranks)
-    if num_ranks < 2:
-        return None
-    contexts: list = []
-    if context is not None:
-        contexts = list(vocabularies.get(context.name) or context.vocabulary or [])[:3]
-        if not contexts:
-            return None
-    sample = next(iter(make_dataset(files, schema, rows, shuffle=False, check=False)))
-    pairs = {k: v.numpy() for k, v in sample.items() if k not in schema.tasks}
-    return ExaminationLogger(
-        pairs, rank, context, contexts, num_ranks, os.path.join(run_dir, "logs")
-    )
 
 
 def save_run(out_dir: str, model: BaseEstimator, metrics: dict, history: dict) -> None:
