@@ -106,7 +106,7 @@ def test_loss_names_have_one_meaning():
     from tfrs_debias.losses import LIST_LOSSES
     from tfrs_debias.models.config import TASK_LOSSES
 
-    assert set(TASK_LOSSES) == {"bce", *LIST_LOSSES}
+    assert set(TASK_LOSSES) == {"bce", "mse", "weighted_logistic", *LIST_LOSSES}
 
 
 def test_dual_learning_losses_by_hand():

@@ -39,7 +39,7 @@ _SINGLE_ROLES = ("user_id", "item_id", "request_id", "propensity")
 _ROLE_DTYPES = {
     "user_id": ("int64", "string"),
     "item_id": ("int64", "string"),
-    "label": ("int64",),
+    "label": ("int64", "float32"),
     "request_id": ("int64", "string"),
     "propensity": ("float32",),
     "popularity": ("float32",),
@@ -264,6 +264,12 @@ class ImpressionSchema:
         elif include_popularity:
             feats += self.popularity_features
         return {f.name: tf.TensorSpec([None], f.tf_dtype, name=f.name) for f in feats}
+
+    @property
+    def real_valued_tasks(self) -> tuple[str, ...]:
+        """Labels with real values (``float32``: watch time, a rating, a grade); int64
+        labels are binary (0/1)."""
+        return tuple(f.name for f in self.by_role("label") if f.dtype == "float32")
 
     def for_tasks(self, tasks: Sequence[str] | None) -> ImpressionSchema:
         """The schema keeping only the labels ``tasks`` (all labels when None); a task

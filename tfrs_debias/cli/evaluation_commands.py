@@ -38,7 +38,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(format_table(rows, max(evaluator.ks)))
     for name, res in results.items():
         for task, m in (res.get("logged") or {}).get("tasks", {}).items():
-            print(f"{name} {task}: logged AUC {m['auc']:.4f}, log-loss {m['logloss']:.4f}")
+            if "rmse" in m:
+                print(f"{name} {task}: logged RMSE {m['rmse']:.4f} (served {m['served_rmse']:.4f})")
+            else:
+                print(f"{name} {task}: logged AUC {m['auc']:.4f}, log-loss {m['logloss']:.4f}")
         for line in (res.get("click_models") or {}).get("summary", []):
             print(f"{name}: {line}")
     print(f"report: {paths['report']}; metrics: {paths['metrics']}")

@@ -53,8 +53,8 @@ class Scorer:
         return cls(
             tuple(model.task_names),
             model.schema,
-            lambda f: tf.sigmoid(model.debiased_logits(f)).numpy(),
-            lambda f: tf.sigmoid(model(f)).numpy(),
+            lambda f: model.debiased_probabilities(f).numpy(),
+            lambda f: model.task_values(model(f)).numpy(),
             model.has_bias_part,
             lambda: TopItemSelector.from_estimator(model),
         )
@@ -237,10 +237,18 @@ class Evaluator:
         """AUC and log-loss of the full (training-path) probabilities per task, the AUC of
         the served probabilities (``served_auc``: what production ranks by; on a random
         test the one to read), and SNIPS-weighted AUC and log-loss of the served
-        probabilities when the logs carry a propensity."""
+        probabilities when the logs carry a propensity; for real-valued tasks, the RMSE
+        of the full and the served outputs (``rmse``, ``served_rmse``)."""
         prop = data_schema.propensity
+        real = set(scorer.schema.real_valued_tasks)
         metrics: dict[str, dict] = {}
         for t in scorer.tasks:
+            if t in real:  # real-valued labels: root mean squared error of the outputs
+                metrics[t] = {
+                    "rmse": keras.metrics.RootMeanSquaredError(),
+                    "served_rmse": keras.metrics.RootMeanSquaredError(),
+                }
+                continue
             metrics[t] = {
                 "auc": keras.metrics.AUC(num_thresholds=2000),
                 "logloss": keras.metrics.BinaryCrossentropy(),
@@ -261,9 +269,12 @@ class Evaluator:
                 weight_sum += weight
                 for name, values in columns.items():
                     values.append(batch[name].numpy())
-                p = np.clip(served[:, 0], 1e-7, 1 - 1e-7)
                 y = batch[scorer.tasks[0]].numpy()
-                losses.append(-(y * np.log(p) + (1 - y) * np.log(1 - p)))
+                if scorer.tasks[0] in real:
+                    losses.append((served[:, 0] - y) ** 2)
+                else:
+                    p = np.clip(served[:, 0], 1e-7, 1 - 1e-7)
+                    losses.append(-(y * np.log(p) + (1 - y) * np.log(1 - p)))
         if not rows:
             raise ValueError(f"no records to evaluate in {files}")
         result = {t: {k: float(m.result()) for k, m in ms.items()} for t, ms in metrics.items()}
@@ -276,6 +287,9 @@ class Evaluator:
                 np.concatenate(losses),
                 np.concatenate(columns[user]),
                 {name: np.concatenate(columns[name]) for name in group_names},
+                "served squared error per user on the logged rows"
+                if scorer.tasks[0] in real
+                else "served log-loss per user on the logged rows",
             ),
         }
 
@@ -290,6 +304,10 @@ class Evaluator:
         w = 1.0 / batch[prop.name] if prop is not None else None
         for i, t in enumerate(scorer.tasks):
             y = tf.cast(batch[t], tf.float32)
+            if "rmse" in metrics[t]:
+                metrics[t]["rmse"].update_state(y, full[:, i])
+                metrics[t]["served_rmse"].update_state(y, served[:, i])
+                continue
             metrics[t]["auc"].update_state(y, full[:, i])
             metrics[t]["served_auc"].update_state(y, served[:, i])
             metrics[t]["logloss"].update_state(y[:, None], full[:, i : i + 1])

@@ -82,17 +82,21 @@ def truth_fairness(
 
 
 def logged_fairness(
-    task: str, losses: np.ndarray, users: np.ndarray, groups: dict[str, np.ndarray]
+    task: str,
+    losses: np.ndarray,
+    users: np.ndarray,
+    groups: dict[str, np.ndarray],
+    error: str = "served log-loss per user on the logged rows",
 ) -> dict[str, Any] | None:
-    """Per user group, the served log-loss on logged rows (per user: the mean over
-    the user's rows) and `equal_error_test` across groups."""
+    """Per user group, the served per-row ``losses`` on logged rows (per user: the mean
+    over the user's rows) and `equal_error_test` across groups."""
     if not groups:
         return None
     ids, first, inverse = np.unique(users, return_index=True, return_inverse=True)
     per_user = np.bincount(inverse, losses) / np.bincount(inverse)
     return {
         "task": task,
-        "error": "served log-loss per user on the logged rows",
+        "error": error,
         "user_groups": {
             name: {"error": equal_error_test(per_user, values[first])}
             for name, values in groups.items()

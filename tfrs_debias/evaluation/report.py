@@ -262,14 +262,29 @@ def write_report(
             "| SNIPS log-loss |",
             "|---|---|---|---|---|---|---|",
         ]
+        regression = []
         for name, lg in logged.items():
             for t, m in lg["tasks"].items():
+                if "rmse" in m:
+                    regression.append(
+                        f"| {name} | {t} | {m['rmse']:.4f} | {m['served_rmse']:.4f} |"
+                    )
+                    continue
                 lines.append(
                     f"| {name} | {t} | {m['auc']:.4f} | {m['logloss']:.4f} | "
                     f"{_fmt(m.get('served_auc'))} | "
                     f"{_fmt(m.get('snips_auc'))} | {_fmt(m.get('snips_logloss'))} |"
                 )
         lines.append("")
+        if regression:
+            lines += [
+                "Real-valued tasks: root mean squared error of the outputs.",
+                "",
+                "| model | task | RMSE (full) | RMSE (served) |",
+                "|---|---|---|---|",
+                *regression,
+                "",
+            ]
     for name, section, plot in (
         ("fairness", fairness_section, plot_fairness),
         ("tradeoff", tradeoff_section, plot_tradeoff),

@@ -12,6 +12,14 @@ class AnchoredFactorizedEstimator(FactorizedEstimator):
     """Loss: ``Σ_t w_t BCE(y_t, mix_t) + Σ_k λ_k Σ_t w_t BCE(y_t, comp_k,t)`` for k in
     (user, item, bias), ``λ = config.anchor_weights``."""
 
+    def __init__(self, schema, config=None, vocabularies=None, **kwargs):
+        super().__init__(schema, config, vocabularies, **kwargs)
+        if schema.real_valued_tasks:
+            raise ValueError(
+                "anchored_factorized anchors each component with BCE on binary labels; "
+                f"tasks {list(schema.real_valued_tasks)} are real-valued (use factorized)"
+            )
+
     def extra_loss(self, outputs: dict[str, tf.Tensor], labels: tf.Tensor) -> tf.Tensor:
         task_w = tf.constant(self.config.task_weights, tf.float32)
         total = tf.constant(0.0)

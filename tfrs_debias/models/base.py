@@ -22,10 +22,27 @@ from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.layers.mmoe import MMoE
 from tfrs_debias.losses.ranking_losses import LIST_LOSSES
 from tfrs_debias.metrics.list_metrics import ListMRR, ListNDCG
-from tfrs_debias.models.config import EstimatorConfig
+from tfrs_debias.models.config import LIST_LOSS_NAMES, REGRESSION_LOSSES, EstimatorConfig
 from tfrs_debias.schema import ImpressionSchema
 
 Features = Mapping[str, tf.Tensor]
+
+
+def _ranking_task(name: str, loss: str) -> tfrs.tasks.Ranking:
+    """The TFRS task of one label: its pointwise loss (per example) and metrics."""
+    if loss == "mse":
+        return tfrs.tasks.Ranking(
+            loss=keras.losses.MeanSquaredError(reduction=keras.losses.Reduction.NONE),
+            metrics=[keras.metrics.RootMeanSquaredError(name=f"{name}_rmse")],
+            name=f"{name}_task",
+        )
+    return tfrs.tasks.Ranking(
+        loss=keras.losses.BinaryCrossentropy(
+            from_logits=True, reduction=keras.losses.Reduction.NONE
+        ),
+        metrics=[keras.metrics.AUC(from_logits=True, name=f"{name}_auc")],
+        name=f"{name}_task",
+    )
 
 
 class BaseEstimator(tfrs.Model):
@@ -46,14 +63,24 @@ class BaseEstimator(tfrs.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        config = (config or EstimatorConfig()).with_tasks(schema.tasks)
+        config = (config or EstimatorConfig()).with_tasks(schema.tasks, schema.real_valued_tasks)
+        binary_only = [
+            t
+            for t, loss in zip(config.tasks, config.task_losses, strict=True)
+            if loss == "bce" and t in schema.real_valued_tasks
+        ]
+        if binary_only:
+            raise ValueError(
+                f"tasks {binary_only} have real-valued labels: use task_losses 'mse' or "
+                "'weighted_logistic' (or a list loss) for them, not 'bce'"
+            )
         if config.propensity_weighting != "none" and schema.propensity is None:
             raise ValueError(
                 f"propensity_weighting {config.propensity_weighting!r} needs a propensity "
                 "feature (role 'propensity') in the logs; `tfrs-debias ratings` writes an "
                 "estimated one, `convert --propensity` maps a logged one"
             )
-        if any(x != "bce" for x in config.task_losses) and schema.request_id is None:
+        if any(x in LIST_LOSS_NAMES for x in config.task_losses) and schema.request_id is None:
             raise ValueError(
                 f"task_losses {config.task_losses} need a request_id feature to group rows "
                 "into lists"
@@ -67,14 +94,8 @@ class BaseEstimator(tfrs.Model):
             schema.relevance_features, config.embedding_dim, self.vocabularies, name="features"
         )
         self.ranking_tasks = [
-            tfrs.tasks.Ranking(
-                loss=keras.losses.BinaryCrossentropy(
-                    from_logits=True, reduction=keras.losses.Reduction.NONE
-                ),
-                metrics=[keras.metrics.AUC(from_logits=True, name=f"{t}_auc")],
-                name=f"{t}_task",
-            )
-            for t in self.task_names
+            _ranking_task(t, loss)
+            for t, loss in zip(self.task_names, config.task_losses, strict=True)
         ]
         for task in self.ranking_tasks:  # no weights; a run loaded to export never calls it
             task.built = True
@@ -160,8 +181,33 @@ class BaseEstimator(tfrs.Model):
         """``[batch, num_tasks]`` logits served in production; reads no bias feature."""
         return self.relevance_logits(features)
 
+    def task_values(self, logits: tf.Tensor) -> tf.Tensor:
+        """``[batch, num_tasks]`` outputs from logits: probabilities (``σ``) for the
+        binary and list losses, the logit itself for ``mse``, ``exp(logit)`` (the
+        expected label) for ``weighted_logistic``."""
+        columns = []
+        for t, loss in enumerate(self.config.task_losses):
+            x = logits[:, t]
+            if loss == "mse":
+                columns.append(x)
+            elif loss == "weighted_logistic":
+                columns.append(tf.exp(tf.minimum(x, 30.0)))
+            else:
+                columns.append(tf.sigmoid(x))
+        return tf.stack(columns, axis=-1)
+
+    @property
+    def bias_combines(self) -> tuple[str, ...]:
+        """Per task, how the bias part joins the logit: ``config.bias_combine``, and
+        ``add`` for the regression losses."""
+        return tuple(
+            "add" if loss in REGRESSION_LOSSES else self.config.bias_combine
+            for loss in self.config.task_losses
+        )
+
     def debiased_probabilities(self, features: Features) -> tf.Tensor:
-        return tf.sigmoid(self.debiased_logits(features))
+        """`task_values` of the served logits (probabilities of binary tasks)."""
+        return self.task_values(self.debiased_logits(features))
 
     def score(self, probabilities: tf.Tensor) -> tf.Tensor:
         """``[batch]`` value-weighted score ``Σ_t w_t · p_t``."""
@@ -207,18 +253,25 @@ class BaseEstimator(tfrs.Model):
         weights: tf.Tensor | None = None,
         list_ids: tf.Tensor | None = None,
     ) -> tf.Tensor:
-        """``Σ_t w_t · loss_t``: ``mean(weights · BCE_t)``, or a list loss over the rows
-        of each request (``list_ids``) per ``config.task_losses``. Metrics (unweighted)
-        are updated when ``compute_metrics``."""
+        """``Σ_t w_t · loss_t``: ``mean(weights · loss_t)`` for the pointwise losses (BCE,
+        MSE, or BCE on ``label > 0`` with positives weighted by the label for
+        ``weighted_logistic``), or a list loss over the rows of each request
+        (``list_ids``), per ``config.task_losses``. Metrics (unweighted) are updated
+        when ``compute_metrics``."""
         total = tf.constant(0.0)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         for t, (task, weight, kind) in enumerate(
             zip(self.ranking_tasks, self.config.task_weights, self.config.task_losses, strict=True)
         ):
-            per_example = task(
-                labels[:, t : t + 1], logits[:, t : t + 1], compute_metrics=compute_metrics
-            )
-            if kind != "bce":
+            y = labels[:, t : t + 1]
+            sample_weight = None
+            if kind == "weighted_logistic":  # positives weighted by their label
+                sample_weight = tf.where(y > 0, y, tf.ones_like(y))
+                y = tf.cast(y > 0, tf.float32)
+            per_example = task(y, logits[:, t : t + 1], compute_metrics=compute_metrics)
+            if sample_weight is not None:
+                per_example = per_example * tf.reshape(sample_weight, [-1])
+            if kind in LIST_LOSSES:
                 if list_ids is None:
                     raise ValueError(f"task loss {kind!r} needs the request ids")
                 list_loss = LIST_LOSSES[kind](labels[:, t], logits[:, t], list_ids)

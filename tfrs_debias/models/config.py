@@ -12,9 +12,13 @@ from tfrs_debias.models.registry import REGISTRY
 
 COMBINES = ("multiply", "add")
 PROPENSITY_WEIGHTINGS = ("none", "ips", "snips")
-#: The per-task loss names: ``bce`` and the keys of `tfrs_debias.losses.LIST_LOSSES`
-#: (named here, so this module needs no TensorFlow; a test keeps the two in step).
-TASK_LOSSES = ("bce", "softmax", "pairwise_logistic")
+#: The per-task loss names: the pointwise ones (``bce`` for binary labels; ``mse`` and
+#: YouTube's ``weighted_logistic`` for real-valued ones such as watch time) and the keys
+#: of `tfrs_debias.losses.LIST_LOSSES` (named here, so this module needs no TensorFlow;
+#: a test keeps the two in step).
+LIST_LOSS_NAMES = ("softmax", "pairwise_logistic")
+REGRESSION_LOSSES = ("mse", "weighted_logistic")
+TASK_LOSSES = ("bce", *LIST_LOSS_NAMES, *REGRESSION_LOSSES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,11 +64,17 @@ class EstimatorConfig:
         1 / its logged propensity) or ``"snips"`` (those weights divided by their batch
         mean). Needs a ``propensity`` feature. The validation loss is weighed alike.
       propensity_clip: propensities below it count as it (IPS weights <= 1 / clip).
-      task_losses: per task, ``"bce"`` (pointwise, the default), ``"softmax"``
-        (listwise softmax cross-entropy over the rows of a request) or
-        ``"pairwise_logistic"`` (over the pairs of a request with different labels);
-        the list losses need a ``request_id`` and are applied to the full (training
-        path) logits. Defaults to BCE for every task.
+      task_losses: per task, ``"bce"`` (pointwise, binary labels), ``"softmax"``
+        (listwise softmax cross-entropy over the rows of a request),
+        ``"pairwise_logistic"`` (over the pairs of a request with different labels),
+        ``"mse"`` (regression: the task's output is its logit) or
+        ``"weighted_logistic"`` (YouTube's watch-time loss: label > 0 is a positive
+        weighted by the label, others negatives of weight 1; the output ``exp(logit)``
+        estimates the expected label). The list losses need a ``request_id`` and are
+        applied to the full (training path) logits; the regression losses add the bias
+        part to the logit whatever ``bias_combine`` says (PAL is a product of
+        probabilities). Defaults to BCE for binary (int64) labels and MSE for
+        real-valued (float32) ones.
     """
 
     model: str = "position_debiased"
@@ -127,9 +137,9 @@ class EstimatorConfig:
         bad_losses = [x for x in self.task_losses if x not in TASK_LOSSES]
         if bad_losses:
             problems.append(f"task_losses {bad_losses} are not in {TASK_LOSSES}")
-        list_losses = any(x != "bce" for x in self.task_losses)
+        list_losses = any(x in LIST_LOSS_NAMES for x in self.task_losses)
         if list_losses and self.propensity_weighting != "none":
-            problems.append("propensity weighting applies to bce task losses only")
+            problems.append("propensity weighting applies to pointwise task losses only")
         if not 0 < self.propensity_clip <= 1:
             problems.append("propensity_clip must be in (0, 1]")
         if not 0 <= self.popularity_keep <= 1:
@@ -137,8 +147,11 @@ class EstimatorConfig:
         if problems:
             raise ValueError("bad estimator config: " + "; ".join(problems))
 
-    def with_tasks(self, tasks: tuple[str, ...]) -> EstimatorConfig:
-        """Fills in tasks (and default weights) from the schema when not given."""
+    def with_tasks(
+        self, tasks: tuple[str, ...], real_valued: Sequence[str] = ()
+    ) -> EstimatorConfig:
+        """Fills in tasks (and default weights and losses: ``mse`` for the
+        ``real_valued`` tasks, ``bce`` for the others) from the schema when not given."""
         if self.tasks and tuple(self.tasks) != tuple(tasks):
             raise ValueError(f"config tasks {self.tasks} differ from the data's tasks {tasks}")
         return dataclasses.replace(
@@ -146,7 +159,8 @@ class EstimatorConfig:
             tasks=tuple(tasks),
             task_weights=self.task_weights or (1.0,) * len(tasks),
             value_weights=self.value_weights or (1.0,) * len(tasks),
-            task_losses=self.task_losses or ("bce",) * len(tasks),
+            task_losses=self.task_losses
+            or tuple("mse" if t in real_valued else "bce" for t in tasks),
         )
 
     def replace(self, **changes: Any) -> EstimatorConfig:

@@ -32,7 +32,10 @@ class DualLearningEstimator(PositionDebiasedEstimator):
         if self.bias_tower is None:
             raise ValueError("dual_learning needs bias features (position, device, ...)")
         if any(kind != "bce" for kind in self.config.task_losses):
-            raise ValueError("dual_learning has its own list losses; leave task_losses unset")
+            raise ValueError(
+                "dual_learning learns from binary clicks with its own list losses; its "
+                "tasks need binary labels and task_losses left unset"
+            )
         self.rank_feature = rank_and_context(schema)[0]
 
     def forward(self, features: Features, training: bool = False) -> dict[str, tf.Tensor]:

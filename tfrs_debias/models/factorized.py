@@ -54,9 +54,7 @@ class FactorizedEstimator(PositionDebiasedEstimator):
         if self.bias_tower is None:
             out["logits"] = mix
         else:
-            out["logits"] = combine_logits(
-                mix, comps[..., 3], out["keep"], self.config.bias_combine
-            )
+            out["logits"] = combine_logits(mix, comps[..., 3], out["keep"], self.bias_combines)
         return out
 
     def debiased_logits(self, features: Features) -> tf.Tensor:

@@ -21,6 +21,7 @@ predicts the relevance probabilities from the bias tower's hidden layer.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from tfrs_debias.backend import keras, tf
 from tfrs_debias.layers.bias_tower import BiasTower
@@ -35,15 +36,24 @@ def log1mexp(x: tf.Tensor) -> tf.Tensor:
     return tf.where(x > -math.log(2.0), tf.math.log(-tf.math.expm1(x)), tf.math.log1p(-tf.exp(x)))
 
 
-def combine_logits(relevance: tf.Tensor, bias: tf.Tensor, keep: tf.Tensor, mode: str) -> tf.Tensor:
-    """Click logits from relevance and bias logits; ``keep`` (0/1) switches bias off.
+def combine_logits(
+    relevance: tf.Tensor, bias: tf.Tensor, keep: tf.Tensor, mode: str | Sequence[str]
+) -> tf.Tensor:
+    """Click logits ``[batch, num_tasks]`` from relevance and bias logits; ``keep`` (0/1)
+    switches bias off. ``mode`` is one for all tasks or one per task.
 
     ``add``: ``r + keep · s``. ``multiply``: the logit of ``σ(r) · σ(s)^keep``.
     """
-    if mode == "add":
-        return relevance + keep * bias
+    modes = (mode,) if isinstance(mode, str) else tuple(mode)
+    added = relevance + keep * bias
+    if set(modes) == {"add"}:
+        return added
     log_p = tf.math.log_sigmoid(relevance) + keep * tf.math.log_sigmoid(bias)
-    return log_p - log1mexp(log_p)
+    multiplied = log_p - log1mexp(log_p)
+    if set(modes) == {"multiply"}:
+        return multiplied
+    additive = tf.constant([m == "add" for m in modes])
+    return tf.where(additive[None, :], added, multiplied)
 
 
 class PositionDebiasedEstimator(BaseEstimator):
@@ -139,5 +149,5 @@ class PositionDebiasedEstimator(BaseEstimator):
     def forward(self, features: Features, training: bool = False) -> dict[str, tf.Tensor]:
         r = self.training_relevance(features, training)
         s, keep, adv_loss = self.bias_outputs(features, r, training)
-        logits = combine_logits(r, s, keep, self.config.bias_combine)
+        logits = combine_logits(r, s, keep, self.bias_combines)
         return {"logits": logits, "aux_loss": adv_loss, "relevance": r, "bias": s}

@@ -82,14 +82,14 @@ class ServingModule(tf.Module):
 
     def debiased(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         feats = {f.name: features[f.name] for f in self.served}
-        return self._outputs(tf.sigmoid(self.model.debiased_logits(feats)))
+        return self._outputs(self.model.debiased_probabilities(feats))
 
     def parse_relevance(self, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
         spec = {f.name: tf.io.FixedLenFeature([], f.tf_dtype) for f in self.served}
         return tf.io.parse_example(serialized, spec)
 
     def biased(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        probs = tf.sigmoid(self.model(features, training=False))
+        probs = self.model.task_values(self.model(features, training=False))
         return {t: probs[:, i] for i, t in enumerate(self.tasks)}
 
     def components(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -118,7 +118,7 @@ class ServingModule(tf.Module):
             message=f"value_weights must have one weight per task {list(self.tasks)}",
         )
         with tf.control_dependencies([check]):
-            probabilities = tf.sigmoid(self.model.debiased_logits(feats))
+            probabilities = self.model.debiased_probabilities(feats)
         scores = tf.linalg.matvec(probabilities, weights)
         not_interested = features["not_interested_item_ids"]
         sim, ni_sim = self.reranker.similarities(self.model, feats, not_interested)

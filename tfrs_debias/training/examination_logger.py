@@ -53,7 +53,7 @@ class ExaminationLogger(keras.callbacks.Callback):
 
     def _probabilities(self, features: dict) -> np.ndarray:
         tensors = {k: tf.constant(v) for k, v in features.items()}
-        return tf.sigmoid(self.model(tensors, training=False)).numpy()
+        return self.model.task_values(self.model(tensors, training=False)).numpy()
 
     def on_epoch_end(self, epoch, logs=None):
         probs = examination_probabilities(
