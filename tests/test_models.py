@@ -158,3 +158,12 @@ def test_loss_decreases_on_toy_problem(data, small_sim_dir, name):
     if name != "dual_learning":  # DLA's weights move with the other model: no fixed objective
         assert losses[-1] < losses[0], losses
     assert history["click_auc"][-1] > 0.6
+    # summary() after fit alone lists every trained weight, the bias tower's included.
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    trained = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    assert f"Trainable params: {trained} " in text
+    if model.has_bias_part:
+        row = next(line for line in lines if line.strip().startswith("bias_tower"))
+        assert int(row.split()[-1]) > 0, row

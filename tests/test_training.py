@@ -397,6 +397,15 @@ def test_learned_examination_curve_is_logged_each_epoch(small_sim_dir, tmp_path)
         for v in e.summary.value
     }
     assert {"epoch_ndcg_10", "epoch_mrr"} <= tags
+    train_events = list((out / "logs" / "train").glob("events.out.tfevents.*"))
+    tags = {
+        v.tag
+        for e in tf.compat.v1.train.summary_iterator(str(train_events[0]))
+        for v in e.summary.value
+    }
+    expected = {"epoch_examples_per_sec", "epoch_learning_rate", "epoch_click_loss"}
+    assert expected | {"epoch_like_loss", "epoch_aux_loss"} <= tags
+    assert result.history["learning_rate"][-1] == pytest.approx(1e-3)
     # A model without a bias part logs no curve.
     plain = train(
         f"{small_sim_dir}/train-*",

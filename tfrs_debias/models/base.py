@@ -103,8 +103,11 @@ class BaseEstimator(tfrs.Model):
         # over the replicas by the metric's sync-on-read variables: take it as it is
         # (Keras' default, "sum" across workers, would add the workers' copies).
         self.distribute_reduction_method = "first"
-        # Epoch means of the loss (TFRS's train_step reports the last batch's).
+        # Epoch means of the loss (TFRS's train_step reports the last batch's), of each
+        # task's loss and of the auxiliary (adversary, anchoring) losses.
         self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.task_loss_trackers = [keras.metrics.Mean(name=f"{t}_loss") for t in self.task_names]
+        self.aux_loss_tracker = keras.metrics.Mean(name="aux_loss")
         # Slate metrics of the first task on validation data (``val_ndcg_10``...): on
         # the served (debiased) score and on the full training-path score.
         self.list_metrics: list[keras.metrics.Metric] = (
@@ -274,12 +277,14 @@ class BaseEstimator(tfrs.Model):
             if kind in LIST_LOSSES:
                 if list_ids is None:
                     raise ValueError(f"task loss {kind!r} needs the request ids")
-                list_loss = LIST_LOSSES[kind](labels[:, t], logits[:, t], list_ids)
-                total += weight * list_loss / replicas  # (summed over replicas)
-                continue
-            if weights is not None:
-                per_example = per_example * weights
-            total += weight * tf.nn.compute_average_loss(per_example)
+                share = LIST_LOSSES[kind](labels[:, t], logits[:, t], list_ids) / replicas
+            else:
+                if weights is not None:
+                    per_example = per_example * weights
+                share = tf.nn.compute_average_loss(per_example)
+            if compute_metrics:
+                self.task_loss_trackers[t].update_state(self._replica_loss(share))
+            total += weight * share
         return total
 
     def compute_loss(self, inputs: Features, training: bool = False) -> tf.Tensor:
@@ -290,11 +295,9 @@ class BaseEstimator(tfrs.Model):
         weights = self.example_weights(inputs)
         request = self.schema.request_id
         list_ids = inputs[request.name] if request is not None and request.name in inputs else None
-        return (
-            self.task_loss(labels, out["logits"], weights=weights, list_ids=list_ids)
-            + out["aux_loss"]
-            + self.extra_loss(out, labels)
-        )
+        aux = out["aux_loss"] + self.extra_loss(out, labels)
+        self.aux_loss_tracker.update_state(self._replica_loss(aux))
+        return self.task_loss(labels, out["logits"], weights=weights, list_ids=list_ids) + aux
 
     def _replica_loss(self, loss: tf.Tensor) -> tf.Tensor:
         # compute_average_loss divides by the global batch: one replica's share.
@@ -304,6 +307,9 @@ class BaseEstimator(tfrs.Model):
         with tf.GradientTape() as tape:
             loss = self.compute_loss(inputs, training=True)
             total = loss + tf.add_n(self.losses) if self.losses else loss
+        # fit reaches the layers through forward, not __call__: mark the model built
+        # (at trace time) so summary() and save_weights work after fit alone.
+        self.built = True
         gradients = tape.gradient(total, self.trainable_variables)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
         self.loss_tracker.update_state(self._replica_loss(loss))

@@ -71,5 +71,7 @@ class DualLearningEstimator(PositionDebiasedEstimator):
                 ranks,
                 max_weight=1.0 / self.config.propensity_clip,
             )
+            self.task_loss_trackers[t].update_state(rank_loss + exam_loss)
             total += weight * (rank_loss + exam_loss) / replicas
+        self.aux_loss_tracker.update_state(self._replica_loss(out["aux_loss"]))
         return total

@@ -31,10 +31,10 @@ from tfrs_debias.models import BaseEstimator, EstimatorConfig, build_estimator
 from tfrs_debias.schema import ImpressionSchema
 from tfrs_debias.training.checkpoint_retention import CheckpointRetention
 from tfrs_debias.training.data_pass import build_vocabularies, count_rows
+from tfrs_debias.training.epoch_stats_logger import EpochStatsLogger
 from tfrs_debias.training.examination_logger import examination_logger
 from tfrs_debias.training.run_directory import RunDirectory
 from tfrs_debias.training.run_state import RunState, completed_epochs
-from tfrs_debias.training.throughput_logger import ThroughputLogger
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -263,7 +263,7 @@ def train(
         # Built before fit, so BackupAndRestore can restore into existing variables.
         model(next(iter(make_dataset(train_paths, schema, 8, shuffle=False, check=False))))
 
-    throughput = ThroughputLogger(batch_size)
+    throughput = EpochStatsLogger(batch_size)
     checkpoints = os.path.join(work_dir, "checkpoints", "epoch-{epoch:02d}")
     callbacks = [
         throughput,  # before TensorBoard, which then logs examples_per_sec

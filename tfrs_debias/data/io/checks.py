@@ -21,8 +21,9 @@ from tfrs_debias.schema import Feature, ImpressionSchema
 def value_problems(feature: Feature, values: np.ndarray) -> list[tuple[np.ndarray, str, str]]:
     """``[(bad_indices, kind, message), ...]`` for the values of ``feature`` that break a rule.
 
-    Rules: int64 labels are 0 or 1 (float32 labels are real values: finite); int categoricals with a declared range (``num_values``)
-    lie in ``[0, num_values)``; floats are finite (propensities in ``(0, 1]``). String
+    Rules: int64 labels are 0 or 1 (float32 labels are real values); int categoricals
+    with a declared range (``num_values``) lie in ``[0, num_values)``; floats are finite
+    (propensities in ``(0, 1]``). String
     categoricals are open: a value outside a schema ``vocabulary`` maps to the unknown
     index and is summarised by `validate_files`, not rejected.
     """

@@ -1,5 +1,6 @@
-"""`ThroughputLogger`: training examples/s per epoch, into the epoch logs (so Keras'
-TensorBoard callback, which runs after it, records them)."""
+"""`EpochStatsLogger`: training examples/s and the learning rate per epoch, into the
+epoch logs (so Keras' TensorBoard callback, which runs after it, records them; Keras
+logs the learning rate only for schedules)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import time
 from tfrs_debias.backend import keras
 
 
-class ThroughputLogger(keras.callbacks.Callback):
-    """Training examples/s per epoch (validation time excluded)."""
+class EpochStatsLogger(keras.callbacks.Callback):
+    """Training examples/s per epoch (validation time excluded) and the optimizer's
+    learning rate (``examples_per_sec``, ``learning_rate`` in the epoch logs)."""
 
     def __init__(self, batch_size: int):
         super().__init__()
@@ -32,3 +34,7 @@ class ThroughputLogger(keras.callbacks.Callback):
         self.rates.append(rate)
         if logs is not None:
             logs["examples_per_sec"] = rate
+            lr = getattr(self.model.optimizer, "learning_rate", None)
+            if lr is not None:
+                value = lr(self.model.optimizer.iterations) if callable(lr) else lr
+                logs["learning_rate"] = float(keras.backend.get_value(value))
