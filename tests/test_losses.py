@@ -91,7 +91,7 @@ def test_estimators_train_with_list_losses(small_sim_dir, tmp_path):
         build_estimator(no_request, config)
     with pytest.raises(ValueError, match="not in"):
         EstimatorConfig(task_losses=("hinge",))
-    with pytest.raises(ValueError, match="bce task losses only"):
+    with pytest.raises(ValueError, match="pointwise task losses only"):
         EstimatorConfig(task_losses=("softmax",), propensity_weighting="ips")
 
 

@@ -85,7 +85,7 @@ def test_inconsistent_schema(features, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(name="c", dtype="float32", role="label"), "role label needs dtype"),
+        (dict(name="c", dtype="string", role="label"), "role label needs dtype"),
         (dict(name="x", dtype="int32", role="bias"), "dtype 'int32'"),
         (dict(name="x", dtype="int64", role="banana"), "role 'banana'"),
         (dict(name="d", dtype="int64", role="bias", vocabulary=("a",)), "vocabulary needs"),

@@ -406,6 +406,10 @@ def test_learned_examination_curve_is_logged_each_epoch(small_sim_dir, tmp_path)
     expected = {"epoch_examples_per_sec", "epoch_learning_rate", "epoch_click_loss"}
     assert expected | {"epoch_like_loss", "epoch_aux_loss"} <= tags
     assert result.history["learning_rate"][-1] == pytest.approx(1e-3)
+    # The folder has a truth: the served NDCG@10 against it, every epoch.
+    assert "epoch_truth_ndcg_10" in tags
+    assert len(result.history["truth_ndcg_10"]) == 2
+    assert 0.2 < result.history["truth_ndcg_10"][-1] <= 1
     # A model without a bias part logs no curve.
     plain = train(
         f"{small_sim_dir}/train-*",

@@ -108,15 +108,13 @@ def plot_fairness(results: Mapping[str, dict], path: str, save: SaveFn) -> bool:
     fair = {n: r["fairness"] for n, r in results.items() if r.get("fairness")}
     if not fair:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
     first = next(iter(fair.values()))
     feature = next(iter(first["user_groups"]))
     groups = list(first["user_groups"][feature]["error"]["groups"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig = Figure(figsize=(11, 3.8))
+    axes = fig.subplots(1, 2)
     width = 0.8 / len(fair)
     x = np.arange(len(groups))
     for i, (name, f) in enumerate(fair.items()):
@@ -146,7 +144,6 @@ def plot_fairness(results: Mapping[str, dict], path: str, save: SaveFn) -> bool:
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     save(fig, path)
-    plt.close(fig)
     return True
 
 
@@ -183,13 +180,11 @@ def plot_tradeoff(results: Mapping[str, dict], path: str, save: SaveFn) -> bool:
     trade = {n: r["tradeoff"] for n, r in results.items() if r.get("tradeoff")}
     if not trade:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
     first = next(iter(trade.values()))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig = Figure(figsize=(11, 3.8))
+    axes = fig.subplots(1, 2)
     for name, t in trade.items():
         ndcg = [np.nan if v is None else v for v in t["ndcg"]]
         for ax, key in zip(axes, ("intra_list_similarity", "head_share"), strict=True):
@@ -208,5 +203,4 @@ def plot_tradeoff(results: Mapping[str, dict], path: str, save: SaveFn) -> bool:
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     save(fig, path)
-    plt.close(fig)
     return True

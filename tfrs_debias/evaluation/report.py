@@ -128,12 +128,10 @@ def _plot_curve_panels(
 ) -> None:
     """One panel per title: the reference curve (black) and each model's learned curve,
     with its 95% band where ``learned[name]`` has ``learned_low``/``learned_high``."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(titles), figsize=(4.2 * len(titles), 3.6), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(titles), 3.6))
+    axes = fig.subplots(1, len(titles), squeeze=False)
     for i, title in enumerate(titles):
         ax = axes[0][i]
         x = np.arange(len(reference[i]))
@@ -150,7 +148,6 @@ def _plot_curve_panels(
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     _savefig(fig, path)
-    plt.close(fig)
 
 
 def plot_examination(results: Mapping[str, dict], path: str) -> bool:
@@ -173,17 +170,15 @@ def plot_examination(results: Mapping[str, dict], path: str) -> bool:
 
 def plot_buckets(rows: list[dict], path: str, k: int = 10) -> bool:
     """NDCG@k per user-activity and item-popularity bucket, one bar per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
     if not rows:
         return False
     groups = [f"user {b}" for b in USER_BUCKETS] + [f"item {b}" for b in ITEM_BUCKETS]
     keys = [f"user_{b}" for b in USER_BUCKETS] + [f"item_{b}" for b in ITEM_BUCKETS]
     width = 0.8 / len(rows)
-    fig, ax = plt.subplots(figsize=(max(7, 1.4 * len(groups)), 3.8))
+    fig = Figure(figsize=(max(7, 1.4 * len(groups)), 3.8))
+    ax = fig.subplots()
     x = np.arange(len(groups))
     for i, r in enumerate(rows):
         ax.bar(x + i * width, [r[key] or 0 for key in keys], width, label=r["model"])
@@ -193,7 +188,6 @@ def plot_buckets(rows: list[dict], path: str, k: int = 10) -> bool:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     _savefig(fig, path)
-    plt.close(fig)
     return True
 
 

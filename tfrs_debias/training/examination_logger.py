@@ -82,12 +82,10 @@ class ExaminationLogger(keras.callbacks.Callback):
         """The curves as one ``[1, H, W, 4]`` PNG image (TensorBoard's Images tab)."""
         import io
 
-        import matplotlib
+        from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(5, 3.2))
+        fig = Figure(figsize=(5, 3.2))
+        ax = fig.subplots()
         for label, curve in self.curves.items():
             ax.plot(range(len(curve)), curve, "o-", ms=3, label=label)
         ax.set_xlabel(self.rank.name)
@@ -98,7 +96,6 @@ class ExaminationLogger(keras.callbacks.Callback):
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=80)
-        plt.close(fig)
         return tf.image.decode_png(buffer.getvalue(), channels=4)[None]
 
     def on_train_end(self, logs=None):

@@ -24,6 +24,7 @@ from tfrs_debias.data.io.files import (
     remove_tree,
     write_json,
 )
+from tfrs_debias.data.io.log_directory import LogDirectory
 from tfrs_debias.data.io.reader import make_dataset
 from tfrs_debias.data.io.validation import located_errors, validate_files
 from tfrs_debias.layers.feature_embedding import vocabulary_lists
@@ -35,6 +36,7 @@ from tfrs_debias.training.epoch_stats_logger import EpochStatsLogger
 from tfrs_debias.training.examination_logger import examination_logger
 from tfrs_debias.training.run_directory import RunDirectory
 from tfrs_debias.training.run_state import RunState, completed_epochs
+from tfrs_debias.training.truth_ndcg_logger import TruthNDCGLogger
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -265,8 +267,14 @@ def train(
 
     throughput = EpochStatsLogger(batch_size)
     checkpoints = os.path.join(work_dir, "checkpoints", "epoch-{epoch:02d}")
+    # Loggers that add to the epoch logs run before TensorBoard, which then logs them.
+    loggers: list = [throughput]
+    folder = LogDirectory.of_files(train_paths)
+    truth = folder.truth() if folder is not None else None
+    if truth is not None and chief:
+        loggers.append(TruthNDCGLogger(truth, schema))
     callbacks = [
-        throughput,  # before TensorBoard, which then logs examples_per_sec
+        *loggers,
         keras.callbacks.TensorBoard(os.path.join(work_dir, "logs"), update_freq="epoch"),
         keras.callbacks.ModelCheckpoint(checkpoints, save_weights_only=True),
         *callbacks,
