@@ -80,6 +80,7 @@ def run_demo(
         _step(f"top 5 for user {user['user_id']} (debiased export)")
         for rank, p in enumerate(picks, start=1):
             print(f"{rank}. item {p.item_id}  score {p.score:.4f}")
-    print(f"\nreport: {paths['report']} (plots: examination.png, ndcg_buckets.png)")
+    plots = "examination.png, ndcg_buckets.png, fairness.png, tradeoff.png"
+    print(f"\nreport: {paths['report']} (plots: {plots})")
     print(f"exports: {', '.join(exports.values())}")
     return rows
