@@ -17,7 +17,7 @@ batch size / epochs it trains on ``ratings`` with the automatic choice, with bat
 5 epochs, and with batch 256 x 10 epochs (the hand-tuned figure) and prints test AUC.
 
 Usage: python benchmarks/defaults.py [--out defaults_output] [--settings default,search,ratings]
-       [--dropouts 0,0.1]
+       [--dropouts 0,0.1] [--optimizers lazy_adam,adam]
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def mnar_ratings(out: str, seed: int = 0) -> LogDirectory:
     return folder
 
 
-def dropout_runs(folder: LogDirectory, out: str, dropouts, epochs) -> list[dict]:
+def dropout_runs(folder: LogDirectory, out: str, dropouts, epochs, optimizer) -> list[dict]:
     schema = folder.schema()
     truth = folder.truth()
     evaluator = Evaluator(truth)
@@ -82,8 +82,8 @@ def dropout_runs(folder: LogDirectory, out: str, dropouts, epochs) -> list[dict]
     for p in dropouts:
         run = train(
             folder.require("train"),
-            os.path.join(out, f"run_{os.path.basename(folder.path)}_bfd{p}"),
-            EstimatorConfig(model="position_debiased", bias_feature_dropout=p),
+            os.path.join(out, f"run_{os.path.basename(folder.path)}_bfd{p}_{optimizer}"),
+            EstimatorConfig(model="position_debiased", bias_feature_dropout=p, optimizer=optimizer),
             schema,
             valid_files=folder.require("valid"),
             epochs=epochs,
@@ -96,6 +96,7 @@ def dropout_runs(folder: LogDirectory, out: str, dropouts, epochs) -> list[dict]
         row = {
             "data": os.path.basename(folder.path),
             "bias_feature_dropout": p,
+            "optimizer": optimizer,
             "epochs_run": run.metrics["epochs_run"],
             "exam_mean_error": exam["mean_error"],
             "exam_max_error": exam["max_error"],
@@ -129,15 +130,15 @@ def search_perplexity(folder: LogDirectory, scorer: Scorer) -> dict:
     }
 
 
-def batch_runs(folder: LogDirectory, out: str) -> list[dict]:
+def batch_runs(folder: LogDirectory, out: str, optimizer: str) -> list[dict]:
     schema = folder.schema()
     evaluator = Evaluator(folder.truth(), ks=(5,))
     rows = []
     for name, batch, epochs in (("auto", None, None), ("4096x5", 4096, 5), ("256x10", 256, 10)):
         run = train(
             folder.require("train"),
-            os.path.join(out, f"run_ratings_{name}"),
-            EstimatorConfig(model="position_debiased"),
+            os.path.join(out, f"run_ratings_{name}_{optimizer}"),
+            EstimatorConfig(model="position_debiased", optimizer=optimizer),
             schema,
             valid_files=folder.require("valid"),
             epochs=epochs,
@@ -149,6 +150,7 @@ def batch_runs(folder: LogDirectory, out: str) -> list[dict]:
         row = {
             "data": "ratings",
             "setting": name,
+            "optimizer": optimizer,
             "batch_size": run.metrics["batch_size"],
             "epochs_run": run.metrics["epochs_run"],
             "test_auc": res["logged"]["tasks"]["click"]["auc"],
@@ -165,15 +167,18 @@ def main(argv=None) -> int:
     parser.add_argument("--settings", default="default,search,ratings", help="which settings")
     parser.add_argument("--dropouts", default="0,0.1", help="bias_feature_dropout values")
     parser.add_argument("--epochs", type=int, default=5, help="epochs for the dropout runs")
+    parser.add_argument("--optimizers", default="lazy_adam", help="optimizer names to compare")
     args = parser.parse_args(argv)
     settings = args.settings.split(",")
     dropouts = [float(p) for p in args.dropouts.split(",")]
     rows = []
-    for preset in ("default", "search"):
-        if preset in settings:
-            rows += dropout_runs(simulate(args.out, preset), args.out, dropouts, args.epochs)
-    if "ratings" in settings:
-        rows += batch_runs(mnar_ratings(args.out), args.out)
+    for optimizer in args.optimizers.split(","):
+        for preset in ("default", "search"):
+            if preset in settings:
+                folder = simulate(args.out, preset)
+                rows += dropout_runs(folder, args.out, dropouts, args.epochs, optimizer)
+        if "ratings" in settings:
+            rows += batch_runs(mnar_ratings(args.out), args.out, optimizer)
     with open(os.path.join(args.out, "results.json"), "w") as fh:
         json.dump(rows, fh, indent=2)
     return 0

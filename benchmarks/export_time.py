@@ -9,38 +9,17 @@ Usage: python benchmarks/export_time.py [--ids 100000 1000000]
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import tempfile
 import time
 
 import numpy as np
+from plain_tfrs import PlainRanker
 
-from tfrs_debias.backend import keras, tf
+from tfrs_debias.backend import tf
 from tfrs_debias.models import EstimatorConfig, build_estimator
 from tfrs_debias.schema import ImpressionSchema
 from tfrs_debias.serving import export_saved_model
-
-# Imported after tfrs_debias.backend, which sets up Keras 2 as TFRS requires.
-tfrs = importlib.import_module("tensorflow_recommenders")
-
-
-class PlainRanker(tfrs.Model):
-    def __init__(self, ids: np.ndarray):
-        super().__init__()
-        self.lookup = {k: keras.layers.IntegerLookup(vocabulary=ids) for k in ("user", "item")}
-        self.embed = {k: keras.layers.Embedding(len(ids) + 1, 32) for k in ("user", "item")}
-        self.tower = keras.Sequential(
-            [keras.layers.Dense(256, "relu"), keras.layers.Dense(64, "relu"), keras.layers.Dense(2)]
-        )
-        self.task = tfrs.tasks.Ranking(loss=keras.losses.BinaryCrossentropy(from_logits=True))
-
-    def call(self, features):
-        x = [self.embed[k](self.lookup[k](features[f"{k}_id"])) for k in ("user", "item")]
-        return self.tower(tf.concat(x, axis=-1))
-
-    def compute_loss(self, features, training=False):
-        return self.task(features["click"][:, None], self(features)[:, :1])
 
 
 def size_mb(path: str) -> float:

@@ -12,6 +12,8 @@ from tfrs_debias.models.registry import REGISTRY
 
 COMBINES = ("multiply", "add")
 PROPENSITY_WEIGHTINGS = ("none", "ips", "snips")
+#: `tfrs_debias.training.build_optimizer`'s names (a test keeps the two in step).
+OPTIMIZERS = ("lazy_adam", "adam")
 #: The per-task loss names: the pointwise ones (``bce`` for binary labels; ``mse`` and
 #: YouTube's ``weighted_logistic`` for real-valued ones such as watch time) and the keys
 #: of `tfrs_debias.losses.LIST_LOSSES` (named here, so this module needs no TensorFlow;
@@ -55,6 +57,9 @@ class EstimatorConfig:
       item_marginal_alpha: fraction α of the item-only marginal served with the
         interaction component (factorized models).
       learning_rate: Adam learning rate used by `train` unless it is given one.
+      optimizer: ``"lazy_adam"`` (default: Adam whose sparse embedding-row updates
+        touch only the rows in the batch, so a step costs the same at 10k and 1M ids)
+        or ``"adam"`` (Keras's Adam: every row's moments decay every step).
       popularity_units: hidden widths of the popularity tower (fed by ``popularity``
         features: item popularity / user activity factors).
       popularity_keep: κ, how much popularity the served score keeps:
@@ -99,6 +104,7 @@ class EstimatorConfig:
     anchor_weights: tuple[float, float, float] = (0.1, 0.1, 0.0)
     item_marginal_alpha: float = 0.0
     learning_rate: float = 1e-3
+    optimizer: str = "lazy_adam"
     popularity_units: tuple[int, ...] = (16,)
     popularity_keep: float = 0.0
     propensity_weighting: str = "none"
@@ -129,6 +135,8 @@ class EstimatorConfig:
             problems.append("embedding_dim and hidden_units must be positive")
         if self.gradient_reversal < 0 or self.item_marginal_alpha < 0:
             problems.append("gradient_reversal and item_marginal_alpha must be >= 0")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
         if self.propensity_weighting not in PROPENSITY_WEIGHTINGS:
             problems.append(
                 f"propensity_weighting {self.propensity_weighting!r} is not one of "

@@ -1,6 +1,7 @@
 """Training: Keras ``fit`` under tf.distribute, run directories, reloading."""
 
 from tfrs_debias.training.data_pass import build_vocabularies
+from tfrs_debias.training.lazy_adam import LazyAdam, build_optimizer
 from tfrs_debias.training.trainer import (
     STRATEGIES,
     TrainResult,
@@ -15,9 +16,11 @@ from tfrs_debias.training.trainer import (
 
 __all__ = [
     "STRATEGIES",
+    "LazyAdam",
     "TrainResult",
     "auto_batch_size",
     "auto_epochs",
+    "build_optimizer",
     "build_vocabularies",
     "is_chief",
     "load_run",

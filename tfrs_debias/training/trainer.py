@@ -34,6 +34,7 @@ from tfrs_debias.training.checkpoint_retention import CheckpointRetention
 from tfrs_debias.training.data_pass import build_vocabularies, count_rows
 from tfrs_debias.training.epoch_stats_logger import EpochStatsLogger
 from tfrs_debias.training.examination_logger import examination_logger
+from tfrs_debias.training.lazy_adam import build_optimizer
 from tfrs_debias.training.run_directory import RunDirectory
 from tfrs_debias.training.run_state import RunState, completed_epochs
 from tfrs_debias.training.truth_ndcg_logger import TruthNDCGLogger
@@ -261,7 +262,9 @@ def train(
 
     with strategy.scope():
         model = build_estimator(schema, config, vocabularies)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate or config.learning_rate))
+        model.compile(
+            optimizer=build_optimizer(config.optimizer, learning_rate or config.learning_rate)
+        )
         # Built before fit, so BackupAndRestore can restore into existing variables.
         model(next(iter(make_dataset(train_paths, schema, 8, shuffle=False, check=False))))
 

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from tfrs_debias.backend import keras
 from tfrs_debias.data.io.files import expand_files
 from tfrs_debias.data.io.log_directory import LogDirectory
 from tfrs_debias.data.io.reader import make_dataset, read_columns
@@ -39,6 +38,7 @@ from tfrs_debias.metrics.ranking import ndcg_at_k
 from tfrs_debias.models import EstimatorConfig, build_estimator
 from tfrs_debias.schema import ImpressionSchema
 from tfrs_debias.training.data_pass import build_vocabularies, count_rows
+from tfrs_debias.training.lazy_adam import build_optimizer
 from tfrs_debias.tuning.keras_tuner_compat import import_keras_tuner
 from tfrs_debias.tuning.search_space import SearchSpace, config_fields
 
@@ -119,7 +119,7 @@ class EstimatorHyperModel(kt.HyperModel):  # type: ignore[name-defined,misc]
     def build(self, hp):
         config = self.config(hp)
         model = build_estimator(self.schema, config, self.vocabularies)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        model.compile(optimizer=build_optimizer(config.optimizer, config.learning_rate))
         return model
 
     def fit(self, hp, model, *args, **kwargs):

@@ -1,0 +1,75 @@
+"""`LazyAdam`: hand-computed sparse steps, Keras Adam's dense step, and the rows it
+leaves alone."""
+
+import numpy as np
+import pytest
+
+from tfrs_debias.backend import keras, tf
+from tfrs_debias.models.config import OPTIMIZERS
+from tfrs_debias.training.lazy_adam import LazyAdam, build_optimizer
+
+LR, B1, B2, EPS = 0.1, 0.9, 0.999, 1e-7
+
+
+def sparse(values, rows, num_rows=4):
+    return tf.IndexedSlices(
+        tf.constant(values, tf.float32), tf.constant(rows, tf.int64), tf.constant([num_rows, 1])
+    )
+
+
+def test_sparse_steps_by_hand():
+    table = tf.Variable(np.ones((4, 1), np.float32))
+    opt = LazyAdam(LR, epsilon=EPS)
+    # Step 1: row 1 twice (0.3 + 0.1 = 0.4 once the duplicates are summed), row 3 -0.2.
+    opt.apply_gradients([(sparse([[0.3], [0.1], [-0.2]], [1, 1, 3]), table)])
+    # m = 0.1 g, v = 0.001 g^2, alpha = 0.1 * sqrt(0.001) / 0.1 = sqrt(0.001):
+    # step = sqrt(0.001) * 0.1 g / (sqrt(0.001) |g| + eps) ~= 0.1 * sign(g).
+    m1, v1 = 0.1 * 0.4, 0.001 * 0.16
+    step1 = np.sqrt(0.001) * m1 / (np.sqrt(v1) + EPS)
+    m3, v3 = 0.1 * -0.2, 0.001 * 0.04
+    step3 = np.sqrt(0.001) * m3 / (np.sqrt(v3) + EPS)
+    np.testing.assert_allclose(table.numpy()[:, 0], [1, 1 - step1, 1, 1 - step3], rtol=1e-6)
+    # Step 2: row 3 only, g = 0.5. Row 1 keeps its weight (Keras Adam would move it on
+    # its momentum) and its moments.
+    opt.apply_gradients([(sparse([[0.5]], [3]), table)])
+    m3 = 0.9 * m3 + 0.1 * 0.5
+    v3 = 0.999 * v3 + 0.001 * 0.25
+    alpha = LR * np.sqrt(1 - 0.999**2) / (1 - 0.9**2)
+    expected3 = 1 - step3 - alpha * m3 / (np.sqrt(v3) + EPS)
+    np.testing.assert_allclose(table.numpy()[:, 0], [1, 1 - step1, 1, expected3], rtol=1e-6)
+    m_slot = opt._momentums[0].numpy()[:, 0]
+    np.testing.assert_allclose(m_slot, [0, 0.04, 0, m3], rtol=1e-6)
+
+
+def test_sparse_on_every_row_equals_keras_adam():
+    rng = np.random.default_rng(0)
+    lazy_table = tf.Variable(rng.normal(size=(4, 2)).astype(np.float32))
+    adam_table = tf.Variable(lazy_table.numpy())
+    lazy, adam = LazyAdam(0.01), keras.optimizers.Adam(0.01)
+    for _ in range(3):
+        g = rng.normal(size=(4, 2)).astype(np.float32)
+        grad = tf.IndexedSlices(tf.constant(g), tf.constant([0, 1, 2, 3], tf.int64))
+        lazy.apply_gradients([(grad, lazy_table)])
+        adam.apply_gradients([(grad, adam_table)])
+    np.testing.assert_allclose(lazy_table.numpy(), adam_table.numpy(), rtol=1e-5)
+
+
+def test_dense_gradient_is_keras_adam():
+    lazy_w, adam_w = tf.Variable([1.0, -2.0]), tf.Variable([1.0, -2.0])
+    lazy, adam = LazyAdam(0.05), keras.optimizers.Adam(0.05)
+    for g in ([0.3, -0.1], [0.2, 0.4]):
+        lazy.apply_gradients([(tf.constant(g), lazy_w)])
+        adam.apply_gradients([(tf.constant(g), adam_w)])
+    np.testing.assert_allclose(lazy_w.numpy(), adam_w.numpy(), rtol=1e-6)
+    # Negative control: the dense path does move (a no-op would pass the equality).
+    assert not np.allclose(lazy_w.numpy(), [1.0, -2.0])
+
+
+def test_build_optimizer_names():
+    assert set(OPTIMIZERS) == {"lazy_adam", "adam"}
+    assert isinstance(build_optimizer("lazy_adam", 1e-3), LazyAdam)
+    assert type(build_optimizer("adam", 1e-3)) is keras.optimizers.Adam
+    with pytest.raises(ValueError, match="sgd"):
+        build_optimizer("sgd", 1e-3)
+    with pytest.raises(ValueError, match="amsgrad"):
+        LazyAdam(amsgrad=True)

@@ -1,0 +1,66 @@
+"""`LazyAdam`: Adam whose embedding-table updates touch only the rows in the batch.
+
+Keras's Adam decays the first and second moments of *every* row of a table on each
+step, even for a sparse (``tf.IndexedSlices``) gradient: the step costs O(table size),
+so training slows down as the vocabulary grows (measured in ``benchmarks/scaling.py``).
+The lazy variant (TensorFlow Addons' ``LazyAdam``, which no longer installs with
+current TensorFlow) updates the moments and weights of the gathered rows only: a row's
+moments decay when the row is seen, not every step. Dense gradients (the towers) get
+Keras's Adam update unchanged.
+
+For one row with gradient g at step t (duplicated indices summed first)::
+
+    m <- β1·m + (1 − β1)·g
+    v <- β2·v + (1 − β2)·g²
+    w <- w − lr·√(1 − β2^t) / (1 − β1^t) · m / (√v + ε)
+"""
+
+from __future__ import annotations
+
+from tfrs_debias.backend import keras, tf
+
+
+@keras.utils.register_keras_serializable(package="tfrs_debias")
+class LazyAdam(keras.optimizers.Adam):
+    """``keras.optimizers.Adam`` with row-lazy updates for sparse gradients.
+
+    Same arguments and slot variables as Keras's Adam (checkpoints are interchangeable);
+    ``amsgrad`` is not supported for sparse gradients.
+    """
+
+    def __init__(self, learning_rate=0.001, name: str = "LazyAdam", **kwargs):
+        if kwargs.get("amsgrad"):
+            raise ValueError("LazyAdam does not support amsgrad")
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+
+    def update_step(self, gradient, variable):
+        if not isinstance(gradient, tf.IndexedSlices):
+            return super().update_step(gradient, variable)
+        dtype = variable.dtype
+        lr = tf.cast(self.learning_rate, dtype)
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        alpha = lr * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
+        epsilon = self.epsilon
+        if self.adaptive_epsilon:
+            epsilon = epsilon * tf.sqrt(1 - tf.pow(beta_2, step))
+        # A row may appear several times in a batch: sum its gradients first, so each
+        # row is read and written once.
+        rows, position = tf.unique(gradient.indices)
+        values = tf.math.unsorted_segment_sum(gradient.values, position, tf.shape(rows)[0])
+        key = self._index_dict[self._var_key(variable)]
+        m, v = self._momentums[key], self._velocities[key]
+        m_rows = beta_1 * tf.gather(m, rows) + (1 - beta_1) * values
+        v_rows = beta_2 * tf.gather(v, rows) + (1 - beta_2) * tf.square(values)
+        m.scatter_update(tf.IndexedSlices(m_rows, rows))
+        v.scatter_update(tf.IndexedSlices(v_rows, rows))
+        variable.scatter_sub(tf.IndexedSlices(alpha * m_rows / (tf.sqrt(v_rows) + epsilon), rows))
+
+
+def build_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    """The optimizer an `EstimatorConfig.optimizer` names: ``"lazy_adam"`` or ``"adam"``."""
+    optimizers = {"lazy_adam": LazyAdam, "adam": keras.optimizers.Adam}
+    if name not in optimizers:
+        raise ValueError(f"optimizer {name!r} is not one of {tuple(optimizers)}")
+    return optimizers[name](learning_rate)
