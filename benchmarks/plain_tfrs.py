@@ -61,3 +61,57 @@ def plain_dataset(
         .map(lambda r: tf.io.parse_example(r, spec), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
+
+
+def main(argv=None) -> None:
+    """Train the plain model one epoch on ``--data`` and save it to ``--out``, printing
+    one JSON line of phase times and peak RSS (what `scaling.py` runs for the baseline)."""
+    import argparse
+    import glob
+    import json
+    import os
+    import resource
+    import time
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--batch-size", type=int, default=4096)
+    args = p.parse_args(argv)
+
+    def peak_mb() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    files = sorted(glob.glob(os.path.join(args.data, "train-*")))
+    report = {}
+    start = time.perf_counter()
+    spec = {k: tf.io.FixedLenFeature([], tf.int64) for k in ("user_id", "item_id")}
+    ids = np.zeros(0, np.int64)
+    records = tf.data.TFRecordDataset(files).batch(65536)
+    for batch in records.map(lambda r: tf.io.parse_example(r, spec)):
+        ids = np.union1d(ids, np.union1d(batch["user_id"].numpy(), batch["item_id"].numpy()))
+    report["vocabulary_s"], report["vocabulary_peak_mb"] = time.perf_counter() - start, peak_mb()
+    model = PlainRanker(ids)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    start = time.perf_counter()
+    n = sum(int(b.shape[0]) for b in tf.data.TFRecordDataset(files).batch(65536))
+    model.fit(
+        plain_dataset(files, batch_size=args.batch_size),
+        steps_per_epoch=-(-n // args.batch_size),
+        epochs=1,
+        verbose=0,
+    )
+    report["fit_s"], report["fit_peak_mb"] = time.perf_counter() - start, peak_mb()
+    serve = tf.function(
+        lambda user_id, item_id: {"logits": model({"user_id": user_id, "item_id": item_id})}
+    ).get_concrete_function(
+        tf.TensorSpec([None], tf.int64, "user_id"), tf.TensorSpec([None], tf.int64, "item_id")
+    )
+    start = time.perf_counter()
+    tf.saved_model.save(model, args.out, signatures=serve)
+    report["export_s"], report["export_peak_mb"] = time.perf_counter() - start, peak_mb()
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -19,7 +19,7 @@ def sparse(values, rows, num_rows=4):
 
 def test_sparse_steps_by_hand():
     table = tf.Variable(np.ones((4, 1), np.float32))
-    opt = LazyAdam(LR, epsilon=EPS)
+    opt = LazyAdam(LR, dense_below_rows=0, epsilon=EPS)
     # Step 1: row 1 twice (0.3 + 0.1 = 0.4 once the duplicates are summed), row 3 -0.2.
     opt.apply_gradients([(sparse([[0.3], [0.1], [-0.2]], [1, 1, 3]), table)])
     # m = 0.1 g, v = 0.001 g^2, alpha = 0.1 * sqrt(0.001) / 0.1 = sqrt(0.001):
@@ -45,7 +45,7 @@ def test_sparse_on_every_row_equals_keras_adam():
     rng = np.random.default_rng(0)
     lazy_table = tf.Variable(rng.normal(size=(4, 2)).astype(np.float32))
     adam_table = tf.Variable(lazy_table.numpy())
-    lazy, adam = LazyAdam(0.01), keras.optimizers.Adam(0.01)
+    lazy, adam = LazyAdam(0.01, dense_below_rows=0), keras.optimizers.Adam(0.01)
     for _ in range(3):
         g = rng.normal(size=(4, 2)).astype(np.float32)
         grad = tf.IndexedSlices(tf.constant(g), tf.constant([0, 1, 2, 3], tf.int64))
@@ -63,6 +63,20 @@ def test_dense_gradient_is_keras_adam():
     np.testing.assert_allclose(lazy_w.numpy(), adam_w.numpy(), rtol=1e-6)
     # Negative control: the dense path does move (a no-op would pass the equality).
     assert not np.allclose(lazy_w.numpy(), [1.0, -2.0])
+
+
+def test_small_tables_take_the_dense_update():
+    # A 4-row table (< dense_below_rows): every row's moments decay, as Keras's Adam does.
+    lazy_t, adam_t = (
+        tf.Variable(np.ones((4, 1), np.float32)),
+        tf.Variable(np.ones((4, 1), np.float32)),
+    )
+    lazy, adam = LazyAdam(LR, dense_below_rows=8), keras.optimizers.Adam(LR)
+    for values, rows in (([[0.3], [-0.2]], [1, 3]), ([[0.5]], [3])):
+        lazy.apply_gradients([(sparse(values, rows), lazy_t)])
+        adam.apply_gradients([(sparse(values, rows), adam_t)])
+    np.testing.assert_allclose(lazy_t.numpy(), adam_t.numpy(), rtol=1e-6)
+    assert lazy_t.numpy()[1, 0] != pytest.approx(1 - 0.1, abs=1e-4)  # row 1 moved again
 
 
 def test_build_optimizer_names():

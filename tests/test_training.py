@@ -73,6 +73,17 @@ def test_train_writes_run_and_reloads_identically(small_sim_dir, tmp_path):
         reloaded.debiased_logits(batch).numpy(), result.model.debiased_logits(batch).numpy()
     )
     np.testing.assert_array_equal(reloaded(batch).numpy(), result.model(batch).numpy())
+    # The epoch checkpoints and model/ hold weights only (no Adam m/v copies of the
+    # tables); the trained model keeps its optimizer.
+    table = "embedding/_embeddings/user_id/embeddings/.ATTRIBUTES/VARIABLE_VALUE"
+    for prefix in (
+        os.path.join(out, "model", "weights"),
+        os.path.join(out, "checkpoints", "epoch-02"),
+    ):
+        names = [name for name, _ in tf.train.list_variables(prefix)]
+        assert any(name.endswith(table) for name in names), names[:5]
+        assert not [name for name in names if "optimizer" in name], prefix
+    assert result.model.optimizer is not None and result.model.optimizer.iterations > 0
 
 
 def test_tasks_subset_and_unknown_task(small_sim_dir, tmp_path):

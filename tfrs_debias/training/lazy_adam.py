@@ -26,16 +26,36 @@ class LazyAdam(keras.optimizers.Adam):
 
     Same arguments and slot variables as Keras's Adam (checkpoints are interchangeable);
     ``amsgrad`` is not supported for sparse gradients.
+
+    Args:
+      learning_rate: as Keras's Adam. Defaults to 0.001.
+      dense_below_rows: tables with fewer rows than this (position x device crosses,
+        small side features) take the dense update: gathering and scattering a batch's
+        rows costs more than updating a small table whole. Defaults to 2048; 0 makes
+        every sparse update lazy.
     """
 
-    def __init__(self, learning_rate=0.001, name: str = "LazyAdam", **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        dense_below_rows: int = 2048,
+        name: str = "LazyAdam",
+        **kwargs,
+    ):
         if kwargs.get("amsgrad"):
             raise ValueError("LazyAdam does not support amsgrad")
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.dense_below_rows = int(dense_below_rows)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "dense_below_rows": self.dense_below_rows}
 
     def update_step(self, gradient, variable):
         if not isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable)
+        rows_in_table = variable.shape[0]
+        if rows_in_table is not None and rows_in_table < self.dense_below_rows:
+            return super().update_step(tf.convert_to_tensor(gradient), variable)
         dtype = variable.dtype
         lr = tf.cast(self.learning_rate, dtype)
         step = tf.cast(self.iterations + 1, dtype)

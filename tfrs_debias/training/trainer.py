@@ -38,6 +38,7 @@ from tfrs_debias.training.lazy_adam import build_optimizer
 from tfrs_debias.training.run_directory import RunDirectory
 from tfrs_debias.training.run_state import RunState, completed_epochs
 from tfrs_debias.training.truth_ndcg_logger import TruthNDCGLogger
+from tfrs_debias.training.weights_checkpoint import WeightsCheckpoint, save_model_weights
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -279,7 +280,7 @@ def train(
     callbacks = [
         *loggers,
         keras.callbacks.TensorBoard(os.path.join(work_dir, "logs"), update_freq="epoch"),
-        keras.callbacks.ModelCheckpoint(checkpoints, save_weights_only=True),
+        WeightsCheckpoint(checkpoints),
         *callbacks,
     ]
     examination = examination_logger(model, train_paths, schema, vocabularies, work_dir)
@@ -350,7 +351,7 @@ def save_run(out_dir: str, model: BaseEstimator, metrics: dict, history: dict) -
     a temporary folder renamed into place, so ``model/`` is never half-written."""
     tmp = os.path.join(out_dir, f".model.tmp-{os.getpid()}")
     remove_tree(tmp)
-    model.save_weights(os.path.join(tmp, "weights"))
+    save_model_weights(model, os.path.join(tmp, "weights"))  # no optimizer slots
     final = os.path.join(out_dir, "model")
     remove_tree(final)
     move_tree(tmp, final)
