@@ -15,18 +15,12 @@ import time
 
 import numpy as np
 from plain_tfrs import PlainRanker
+from scaling import size_mb
 
 from tfrs_debias.backend import tf
 from tfrs_debias.models import EstimatorConfig, build_estimator
 from tfrs_debias.schema import ImpressionSchema
 from tfrs_debias.serving import export_saved_model
-
-
-def size_mb(path: str) -> float:
-    total = 0
-    for root, _, files in os.walk(path):
-        total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
-    return total / 1e6
 
 
 def main(argv=None) -> None:
