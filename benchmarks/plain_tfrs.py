@@ -86,18 +86,18 @@ def main(argv=None) -> None:
     report = {}
     start = time.perf_counter()
     spec = {k: tf.io.FixedLenFeature([], tf.int64) for k in ("user_id", "item_id")}
-    ids = np.zeros(0, np.int64)
+    ids, rows = np.zeros(0, np.int64), 0
     records = tf.data.TFRecordDataset(files).batch(65536)
     for batch in records.map(lambda r: tf.io.parse_example(r, spec)):
         ids = np.union1d(ids, np.union1d(batch["user_id"].numpy(), batch["item_id"].numpy()))
+        rows += int(batch["user_id"].shape[0])
     report["vocabulary_s"], report["vocabulary_peak_mb"] = time.perf_counter() - start, peak_mb()
     model = PlainRanker(ids)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     start = time.perf_counter()
-    n = sum(int(b.shape[0]) for b in tf.data.TFRecordDataset(files).batch(65536))
     model.fit(
         plain_dataset(files, batch_size=args.batch_size),
-        steps_per_epoch=-(-n // args.batch_size),
+        steps_per_epoch=-(-rows // args.batch_size),
         epochs=1,
         verbose=0,
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -97,7 +98,7 @@ def main(argv=None) -> None:
             write_data(data, rows, items)
             run_dir, export = os.path.join(base, "run"), os.path.join(base, "export")
             for path in (run_dir, export, os.path.join(base, "plain")):
-                subprocess.run(["rm", "-rf", path], check=True)
+                shutil.rmtree(path, ignore_errors=True)
             train_s, train_mb, _ = run(
                 [*cli, "train", "--train-files", os.path.join(data, "train-*"),
                  "--out", run_dir, "--epochs", "1", "--validate", "none"]

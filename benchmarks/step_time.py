@@ -40,7 +40,7 @@ def batches(num_ids: int, batch_size: int, count: int, seed: int = 0) -> tf.data
         "click": (rng.random(n) < 0.1).astype(np.int64),
         "like": (rng.random(n) < 0.03).astype(np.int64),
     }
-    return tf.data.Dataset.from_tensor_slices(data).batch(batch_size).cache().repeat()
+    return tf.data.Dataset.from_tensor_slices(data).batch(batch_size).repeat()
 
 
 def window_ms(model, ds, steps: int) -> float:

@@ -2,7 +2,7 @@
 
 Keras's Adam decays the first and second moments of *every* row of a table on each
 step, even for a sparse (``tf.IndexedSlices``) gradient: the step costs O(table size),
-so training slows down as the vocabulary grows (measured in ``benchmarks/scaling.py``).
+so training slows down as the vocabulary grows (measured in ``benchmarks/step_time.py``).
 The lazy variant (TensorFlow Addons' ``LazyAdam``, which no longer installs with
 current TensorFlow) updates the moments and weights of the gathered rows only: a row's
 moments decay when the row is seen, not every step. Dense gradients (the towers) get
