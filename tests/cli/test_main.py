@@ -1,0 +1,76 @@
+"""Logs the simulator never writes: open device names, remote filesystems, small data."""
+
+import re
+
+import numpy as np
+import pytest
+
+from tfrs_debias.backend import tf
+from tfrs_debias.cli import build_parser, main
+from tfrs_debias.data import write_examples
+from tfrs_debias.schema import ImpressionSchema
+from tfrs_debias.serving import LoadedExport
+from tfrs_debias.training import load_run
+
+
+def _subcommands():
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return action.choices
+
+
+@pytest.mark.parametrize("name", sorted(_subcommands()))
+def test_help_explains_every_flag(name, capsys):
+    sub = _subcommands()[name]
+    with pytest.raises(SystemExit) as exit_info:
+        main([name, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for action in sub._actions:
+        for flag in action.option_strings:
+            if flag.startswith("--"):
+                assert flag in text
+        if action.option_strings and action.dest != "help":
+            assert action.help, f"{name} {action.option_strings} has no help"
+    assert re.search(r"usage: tfrs-debias " + name, text)
+
+
+def _tablet_logs(path, n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    device = rng.choice(["phone", "tablet", "smart-tv"], n)
+    position = rng.integers(0, 12, n)
+    cols = {
+        "user_id": rng.integers(0, 200, n),
+        "item_id": rng.integers(0, 100, n),
+        "request_id": np.arange(n) // 10,
+        "position": position,
+        "device": device,
+        "click": (rng.random(n) < 0.5 / (1 + position)).astype(int),
+    }
+    schema = ImpressionSchema.default(tasks=("click",))
+    write_examples(cols, schema, str(path), "train", progress=False)
+    return schema
+
+
+def test_tablet_device_without_schema_file_validates_trains_exports_serves(tmp_path, capsys):
+    _tablet_logs(tmp_path / "logs")
+    files = str(tmp_path / "logs" / "train-*")
+    assert main(["validate", "--files", files, "--tasks", "click"]) == 0
+    assert "values of device:" in capsys.readouterr().out
+    run = str(tmp_path / "run")
+    args = ["train", "--train-files", files, "--tasks", "click", "--out", run, "--quiet"]
+    assert main([*args, "--epochs", "1", "--model", "position_debiased"]) == 0
+    model = load_run(run)
+    assert set(model.vocabularies["device"]) == {"phone", "tablet", "smart-tv"}
+    assert sorted(model.vocabularies["position"]) == list(range(12))  # range from the data
+    assert main(["export", "--run", run, "--out", str(tmp_path / "m")]) == 0
+    export = LoadedExport(str(tmp_path / "m"))
+    biased = export.task_probabilities("biased")
+    feats = {
+        "user_id": tf.constant([1, 1, 1], tf.int64),
+        "item_id": tf.constant([2, 2, 2], tf.int64),
+        "position": tf.constant([0, 0, 99], tf.int64),
+        "device": tf.constant([b"tablet", b"watch", b"tablet"]),  # 'watch', 99: unseen
+    }
+    p = biased(feats)
+    assert p.shape == (3, 1) and np.all((p > 0) & (p < 1))

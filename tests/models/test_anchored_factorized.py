@@ -1,0 +1,38 @@
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from tests.models.support import SMALL
+from tfrs_debias.models import (
+    AnchoredFactorizedEstimator,
+    EstimatorConfig,
+    FactorizedEstimator,
+)
+
+
+def test_anchor_loss_by_hand(data):
+    schema, batch = data
+    model = AnchoredFactorizedEstimator(
+        schema,
+        EstimatorConfig(
+            model="anchored_factorized",
+            anchor_weights=(1.0, 0.5, 2.0),
+            task_weights=(1.0, 3.0),
+            **SMALL,
+        ),
+    )
+    labels = model.labels(batch)
+    zeros = {"components": tf.zeros([256, 2, 4])}
+    # Every component logit 0 -> BCE = ln 2 per task; Σ_k λ_k Σ_t w_t ln 2 = 3.5 · 4 · ln 2
+    np.testing.assert_allclose(
+        float(model.extra_loss(zeros, labels)), 3.5 * 4 * math.log(2), rtol=1e-5
+    )
+    assert (
+        float(
+            FactorizedEstimator(schema, model.config.replace(model="factorized")).extra_loss(
+                zeros, labels
+            )
+        )
+        == 0.0
+    )

@@ -1,0 +1,118 @@
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfrs_debias.cli import main
+from tfrs_debias.training import load_run
+from tfrs_debias.tuning import grouped_ndcg
+
+
+def test_grouped_ndcg_by_hand():
+    groups = np.array([1, 1, 1, 2, 2, 3, 3])
+    scores = np.array([3.0, 2.0, 1.0, 0.0, 1.0, 5.0, 4.0])
+    labels = np.array([1, 0, 1, 1, 0, 0, 0])  # request 3 has no click: skipped
+    # request 1: DCG = 1 + 1/log2(4) = 1.5, ideal = 1 + 1/log2(3); request 2: 1/log2(3)
+    expected = np.mean([1.5 / (1 + 1 / np.log2(3)), 1 / np.log2(3)])
+    assert grouped_ndcg(groups, scores, labels, 10) == pytest.approx(expected)
+
+
+def test_tune_resumes_and_best_config_trains(small_sim_dir, tmp_path, capsys):
+    out = str(tmp_path / "tune")
+    argv = [
+        "tune",
+        "--train-files",
+        f"{small_sim_dir}/train-*",
+        "--valid-files",
+        f"{small_sim_dir}/valid-*",
+        "--model",
+        "factorized",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "3",
+        "--out",
+        out,
+        "--quiet",
+        "--fix",
+        "hidden_depth=1",
+        "--fix",
+        "embedding_dim=8",
+    ]
+    assert main([*argv, "--max-trials", "2"]) == 0
+    first = capsys.readouterr().out
+    assert "objective: ndcg_at_10 (higher is better)" in first
+    results = json.loads(Path(out, "results.json").read_text())
+    assert len(results["trials"]) == 2
+    scores = [t["ndcg_at_10"] for t in results["trials"]]
+    assert scores == sorted(scores, reverse=True) and all(0 < s <= 1 for s in scores)
+    trial_dirs = sorted(d for d in os.listdir(Path(out, "factorized")) if d.startswith("trial"))
+    mtimes = {d: os.path.getmtime(Path(out, "factorized", d, "trial.json")) for d in trial_dirs}
+    # resumed: only the third trial runs
+    assert main([*argv, "--max-trials", "3"]) == 0
+    results = json.loads(Path(out, "results.json").read_text())
+    assert len(results["trials"]) == 3
+    for d, mtime in mtimes.items():
+        assert os.path.getmtime(Path(out, "factorized", d, "trial.json")) == mtime
+    best = json.loads(Path(out, "best_config.json").read_text())
+    assert best["model"] == "factorized" and best["embedding_dim"] == 8
+    run = str(tmp_path / "run")
+    assert (
+        main(
+            [
+                "train",
+                "--train-files",
+                f"{small_sim_dir}/train-*",
+                "--config",
+                str(Path(out, "best_config.json")),
+                "--out",
+                run,
+                "--epochs",
+                "1",
+                "--steps-per-epoch",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert load_run(run).config.to_dict() == {
+        **best,
+        "task_weights": [1.0, 1.0],
+        "value_weights": [1.0, 1.0],
+        "task_losses": ["bce", "bce"],
+    }
+
+
+def test_val_loss_objective_without_truth(small_sim_dir, tmp_path, capsys):
+    out = str(tmp_path / "tune")
+    assert (
+        main(
+            [
+                "tune",
+                "--train-files",
+                f"{small_sim_dir}/train-*",
+                "--valid-files",
+                f"{small_sim_dir}/valid-*",
+                "--model",
+                "multi_task",
+                "--epochs",
+                "1",
+                "--steps-per-epoch",
+                "2",
+                "--out",
+                out,
+                "--quiet",
+                "--objective",
+                "val_loss",
+                "--max-trials",
+                "1",
+                "--tuner",
+                "bayesian",
+            ]
+        )
+        == 0
+    )
+    assert "objective: val_loss (lower is better)" in capsys.readouterr().out
