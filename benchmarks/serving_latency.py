@@ -6,7 +6,9 @@ same in-process figure for a plain TFRS export of the multi-task model (no bias
 tower), measured in the same run. Then concurrency: 1, 8 and 32 clients each sending
 requests back to back (keep-alive HTTP connections, one gRPC channel each) against the
 same server, with requests/s and p50/p99, and in-process calls from as many threads,
-in one run; REST and gRPC throughput are reported as a share of in-process.
+in one run; REST and gRPC throughput are reported as a share of in-process. Each REST
+or gRPC client is its own process (`load_client.py`), as a real client is: its Python
+work does not share the server's interpreter.
 
 Then hot reload: REST clients keep sending while three new versions are moved in and
 the newest is replaced in place (a --force re-export): failed requests, and the
@@ -22,6 +24,8 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -103,17 +107,57 @@ def concurrent(call, clients: int, seconds: float) -> tuple[float, float, float]
     return len(times) / elapsed, p50, p99
 
 
-def concurrency(base: str, path: str, features: dict, clients_list, seconds: float) -> list:
-    import http.client
+def run_clients(
+    kind: str,
+    port: int,
+    body: bytes,
+    clients: int,
+    seconds: float,
+    path: str = "",
+    versions: bool = False,
+    during=None,
+) -> list[dict]:
+    """``clients`` load-client processes (`load_client.py`) sending ``body`` back to
+    back for ``seconds`` from a common start; ``during(start)`` runs here meanwhile (a
+    hot reload). Returns each client's record (start times, latencies, failures)."""
+    with tempfile.NamedTemporaryFile(suffix=".body", delete=False) as fh:
+        fh.write(body)
+    start = time.time() + 2.0 + 0.1 * clients  # time for every client to connect
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "load_client.py")
+    cmd = [sys.executable, script, kind, "--port", str(port), "--body", fh.name]
+    cmd += ["--start", repr(start), "--seconds", str(seconds), "--path", path]
+    cmd += ["--versions"] if versions else []
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE) for _ in range(clients)]
+    try:
+        if during is not None:
+            during(start)
+        outs = [proc.communicate(timeout=seconds + 120)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+        os.unlink(fh.name)
+    return [json.loads(out) for out in outs]
 
-    import grpc
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+def summarise(records: list[dict], seconds: float) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) over every client's requests."""
+    times = [t for r in records for t in r["latencies"]]
+    p50, p99 = percentiles(times)
+    return len(times) / seconds, p50, p99
+
+
+def concurrency(
+    base: str, path: str, features: dict, clients_list, seconds: float, batch_rows: int
+) -> list:
+    """Requests/s and p50/p99 at each client count: in-process calls from as many
+    threads, then REST and gRPC clients, each its own process (`load_client.py`)."""
+    from tensorflow_serving.apis import predict_pb2
 
     from tfrs_debias.serving.grpc_service import make_grpc_server
 
     fn = tf.saved_model.load(path).signatures["serving_default"]
     tensors = {k: tf.constant(v) for k, v in features.items()}
-    httpd = make_server(base, port=0, workers=64)
+    httpd = make_server(base, port=0, workers=64, batch_rows=batch_rows)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     grpc_server, grpc_port = make_grpc_server(httpd.models, port=0, workers=64)
     port = httpd.server_address[1]
@@ -127,26 +171,22 @@ def concurrency(base: str, path: str, features: dict, clients_list, seconds: flo
     def local(state, index):
         fn(**tensors)["score"].numpy()
 
-    def over_rest(state, index):
-        if "conn" not in state:
-            state["conn"] = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        conn = state["conn"]
-        conn.request("POST", f"/v1/models/{name}:predict", body)
-        conn.getresponse().read()
-
-    def over_grpc(state, index):
-        if "stub" not in state:
-            channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
-            state["stub"] = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        state["stub"].Predict(request, timeout=60)
-
     rows = []
     try:
         for clients in clients_list:
             base_rps, *base_p = concurrent(local, clients, seconds)
             rows.append((clients, "in-process", base_rps, *base_p, 1.0))
-            for label, call in (("REST", over_rest), ("gRPC", over_grpc)):
-                rps, p50, p99 = concurrent(call, clients, seconds)
+            for label, kind, port_, payload in (
+                ("REST", "rest", port, body),
+                ("gRPC", "grpc", grpc_port, request.SerializeToString()),
+            ):
+                records = run_clients(
+                    kind, port_, payload, clients, seconds, path=f"/v1/models/{name}:predict"
+                )
+                failed = sum(len(r["failures"]) for r in records)
+                if failed:
+                    print(f"{label} at {clients} clients: {failed} failed requests", flush=True)
+                rps, p50, p99 = summarise(records, seconds)
                 rows.append((clients, label, rps, p50, p99, rps / base_rps))
     finally:
         grpc_server.stop(grace=None)
@@ -156,69 +196,47 @@ def concurrency(base: str, path: str, features: dict, clients_list, seconds: flo
 
 
 def hot_reload(base: str, staged: list[str], features: dict, clients: int, seconds: float) -> dict:
-    """``clients`` keep-alive REST clients send requests back to back to a server on
-    ``base`` (polling every 0.2 s) for ``seconds`` before any change (the baseline),
-    then while the ``staged`` export folders are moved in one by one as new versions
-    (an export's atomic rename) and, last, one replaces the newest version in place (a
-    ``--force`` re-export). Returns failures (any non-200 or error), the baseline p99
-    and the largest latency while versions were switching."""
-    import http.client
-
+    """``clients`` keep-alive REST clients (each its own process) send requests back to
+    back to a server on ``base`` (polling every 0.2 s) for ``seconds`` before any change
+    (the baseline), then while the ``staged`` export folders are moved in one by one as
+    new versions (an export's atomic rename) and, last, one replaces the newest version
+    in place (a ``--force`` re-export). Returns failures (any non-200 or error), the
+    baseline p99 and the largest latency while versions were switching."""
     httpd = make_server(base, port=0, workers=64, poll_seconds=0.2)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     port, name = httpd.server_address[1], httpd.model.name
     body = json.dumps({"inputs": {k: v.tolist() for k, v in features.items()}}).encode()
-    phase = {"name": "baseline"}
+    switch = {}
+
+    def reload(start: float) -> None:
+        time.sleep(max(0.0, start + seconds - time.time()))
+        switch["at"] = time.time()
+        newest = None
+        for folder in staged:
+            version = max(int(v) for v in os.listdir(base) if v.isdigit()) + 1
+            newest = os.path.join(base, str(version))
+            os.rename(folder, newest)
+            time.sleep(seconds / max(len(staged), 1))
+        if newest is not None and staged:  # a --force re-export of the newest version
+            replacement = staged[0] + "-force"
+            shutil.copytree(newest, replacement)
+            old = newest + "-old"
+            os.rename(newest, old)
+            os.rename(replacement, newest)
+            shutil.rmtree(old)
+
+    try:
+        records = run_clients(
+            "rest", port, body, clients, 3 * seconds, f"/v1/models/{name}:predict", True, reload
+        )
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
     samples: dict[str, list[float]] = {"baseline": [], "reload": []}
-    failures: list[str] = []
-    versions_seen: set[str] = set()
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        while not stop.is_set():
-            start = time.perf_counter()
-            try:
-                conn.request("POST", f"/v1/models/{name}:predict", body)
-                resp = conn.getresponse()
-                payload = resp.read()
-                ok = resp.status == 200
-            except OSError as err:
-                ok, payload = False, str(err).encode()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            elapsed = time.perf_counter() - start
-            with lock:
-                samples[phase["name"]].append(elapsed)
-                if ok:
-                    versions_seen.add(json.loads(payload).get("model_version", "?"))
-                else:
-                    failures.append(payload[:200].decode(errors="replace"))
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    phase["name"] = "reload"
-    newest = None
-    for folder in staged:
-        version = max(int(v) for v in os.listdir(base) if v.isdigit()) + 1
-        newest = os.path.join(base, str(version))
-        os.rename(folder, newest)
-        time.sleep(seconds / max(len(staged), 1))
-    if newest is not None and staged:  # a --force re-export of the newest version
-        replacement = staged[0] + "-force"
-        shutil.copytree(newest, replacement)
-        old = newest + "-old"
-        os.rename(newest, old)
-        os.rename(replacement, newest)
-        shutil.rmtree(old)
-        time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    httpd.shutdown()
-    httpd.server_close()
+    for r in records:
+        for begin, latency in zip(r["starts"], r["latencies"], strict=True):
+            samples["baseline" if begin < switch["at"] else "reload"].append(latency)
+    failures = [f for r in records for f in r["failures"]]
     base_p99 = percentiles(samples["baseline"])[1]
     worst = max(samples["reload"]) * 1000 if samples["reload"] else 0.0
     return {
@@ -229,7 +247,7 @@ def hot_reload(base: str, staged: list[str], features: dict, clients: int, secon
         "reload_p99_ms": percentiles(samples["reload"])[1],
         "reload_max_ms": worst,
         "max_over_baseline_p99": worst / base_p99,
-        "versions_answered": sorted(versions_seen),
+        "versions_answered": sorted({v for r in records for v in r["versions"]}),
     }
 
 
@@ -244,6 +262,12 @@ def main(argv=None) -> None:
         "--reload-clients", type=int, default=4, help="clients during the hot-reload phase"
     )
     p.add_argument("--only-reload", action="store_true", help="run only the hot-reload phase")
+    p.add_argument(
+        "--batch-rows",
+        type=int,
+        default=8192,
+        help="the server's batching limit in the concurrency runs (0: no batching)",
+    )
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         sim = ImpressionSimulator(SimulatorConfig.small(seed=0))
@@ -307,6 +331,7 @@ def main(argv=None) -> None:
             features,
             args.clients,
             args.seconds,
+            args.batch_rows,
         )
     print(f"1 user x {n} candidates, serving_default")
     print(f"{'path':<44}{'p50 ms':>9}{'p99 ms':>9}")
@@ -314,8 +339,9 @@ def main(argv=None) -> None:
     print(f"{'in-process, multi-task (plain TFRS ranker)':<44}{plain[0]:>9.2f}{plain[1]:>9.2f}")
     print(f"{'REST :predict on loopback, factorized':<44}{rest_p[0]:>9.2f}{rest_p[1]:>9.2f}")
     print(f"REST: {rps:.0f} requests/s over {args.rest_requests} sequential requests")
+    print(f"\nconcurrency, server-side batching up to {args.batch_rows} rows (0: off)")
     print(
-        f"\n{'clients':>8}  {'path':<11}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs in-process':>15}"
+        f"{'clients':>8}  {'path':<11}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs in-process':>15}"
     )
     for clients, label, rps_, p50, p99, share in rows:
         print(f"{clients:>8}  {label:<11}{rps_:>9.0f}{p50:>9.2f}{p99:>9.2f}{share:>14.0%}")

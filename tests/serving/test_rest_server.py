@@ -1,4 +1,5 @@
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -48,6 +49,31 @@ def test_rest_api_like_tf_serving(server, exported):
     np.testing.assert_allclose(cols["outputs"]["score"], probs @ [1.0, 3.0], rtol=1e-5)
     status, top = rest_request(url + ":predict", _select_request(rel, k=2))
     assert status == 200 and len(top["outputs"]["item_ids"]) == 2
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(server, exported):
+    url, _ = server
+    model, _, _, batch, _ = exported
+    rel = {k: v.numpy().tolist()[:48] for k, v in relevance_inputs(batch, model).items()}
+    probs = tf.sigmoid(model.debiased_logits({k: tf.constant(v) for k, v in rel.items()})).numpy()
+    sizes = [1, 2, 3, 4, 5, 6, 7, 8, 12]  # 48 rows in 9 requests sent at once
+    ends = np.cumsum(sizes)
+    answers: list = [None] * len(sizes)
+
+    def send(i):
+        part = {k: v[ends[i] - sizes[i] : ends[i]] for k, v in rel.items()}
+        answers[i] = rest_request(url + ":predict", {"inputs": part})
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(sizes))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for i, (status, payload) in enumerate(answers):
+        assert status == 200
+        np.testing.assert_allclose(
+            payload["outputs"]["click"], probs[ends[i] - sizes[i] : ends[i], 0], rtol=1e-5
+        )
 
 
 @pytest.mark.parametrize(

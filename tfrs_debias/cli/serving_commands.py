@@ -127,6 +127,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         model_config_file=args.model_config_file,
         ab_split=parse_weights(args.ab_split, "--ab-split", key="LABEL"),
         max_batch=args.max_batch,
+        batch_rows=args.batch_rows,
         host=args.host,
         port=args.port,
         name=args.model_name,
@@ -317,6 +318,15 @@ def register(sub) -> None:
         type=int,
         default=50_000,
         help="rows one request may score; more get 413 (default 50000)",
+    )
+    p.add_argument(
+        "--batch-rows",
+        type=int,
+        default=8192,
+        help="server-side batching, as TF Serving's --enable_batching: requests that arrive "
+        "while a call runs are scored together in the next call of a row-wise signature "
+        "(serving_default, biased, regress), up to this many rows; no timer, so a lone "
+        "request is not delayed; 0 turns it off (default 8192)",
     )
     p.add_argument(
         "--grpc-port",

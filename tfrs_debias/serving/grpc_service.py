@@ -129,9 +129,11 @@ class GrpcService(
         return loaded.signatures[name]
 
     @staticmethod
-    def _call(fn, tensors: dict, context) -> dict:
+    def _run(model, version: int, loaded, name: str, arrays: dict, context) -> dict:
+        """The signature's numpy outputs (batched with concurrent requests when it is
+        row-wise); a model error is INVALID_ARGUMENT naming what is wrong."""
         try:
-            return fn(**tensors)
+            return model.manager.run(version, loaded, name, arrays)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
             _abort(context, grpc.StatusCode.INVALID_ARGUMENT, error_line(err))
 
@@ -150,7 +152,7 @@ class GrpcService(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"inputs must be {sorted(specs)}: missing {missing}, unknown {unknown}",
             )
-        tensors = {}
+        arrays: dict[str, np.ndarray] = {}
         for key, spec in specs.items():
             try:
                 array = tf.make_ndarray(request.inputs[key])
@@ -170,15 +172,15 @@ class GrpcService(
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"input '{key}' has shape {list(array.shape)}, expected {spec.shape.as_list()}",
                 )
-            tensors[key] = tf.constant(array, dtype=spec.dtype)
-        rows = max((t.shape[0] for t in tensors.values() if t.shape.rank), default=0)
+            arrays[key] = array
+        rows = max((a.shape[0] for a in arrays.values() if a.ndim), default=0)
         if rows > model.max_batch:
             _abort(
                 context,
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"request has {rows} rows, more than the limit of {model.max_batch}",
             )
-        outputs = self._call(fn, tensors, context)
+        outputs = self._run(model, version, loaded, name, arrays, context)
         wanted = set(request.output_filter) or set(outputs)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = request.model_spec.name
@@ -186,13 +188,13 @@ class GrpcService(
         response.model_spec.signature_name = name
         for key, value in outputs.items():
             if key in wanted:
-                response.outputs[key].CopyFrom(tf.make_tensor_proto(value.numpy()))
+                response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
         return response
 
     def Regress(self, request, context):  # noqa: N802
         version, loaded = self._servable(request.model_spec, context)
         name = request.model_spec.signature_name or "regress"
-        fn = self._signature(loaded, name, context)
+        self._signature(loaded, name, context)  # (aborts on an unknown signature)
         kind = request.input.WhichOneof("kind")
         if kind == "example_list":
             examples = list(request.input.example_list.examples)
@@ -208,8 +210,9 @@ class GrpcService(
             examples = []
         if not examples:
             _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "Regress needs at least one example")
-        serialized = tf.constant([e.SerializeToString() for e in examples])
-        outputs = self._call(fn, {"inputs": serialized}, context)
+        serialized = np.array([e.SerializeToString() for e in examples], dtype=object)
+        model = self.models[request.model_spec.name]
+        outputs = self._run(model, version, loaded, name, {"inputs": serialized}, context)
         response = regression_pb2.RegressionResponse()
         response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = version

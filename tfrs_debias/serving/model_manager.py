@@ -22,8 +22,11 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from tfrs_debias.backend import tf
 from tfrs_debias.serving.loaded_export import list_versions, warmup_inputs
+from tfrs_debias.serving.request_batcher import RequestBatcher, is_row_wise
 
 POLICIES = ("latest", "all", "specific")
 _FILES = ("saved_model.pb", os.path.join("variables", "variables.index"))
@@ -39,6 +42,8 @@ class VersionState:
     error: str = ""
     fingerprint: tuple | None = None
     servable: Any = None
+    #: The `RequestBatcher` of each signature called so far (None: not row-wise).
+    batchers: dict[str, RequestBatcher | None] = dataclasses.field(default_factory=dict)
 
 
 class VersionNotAvailable(LookupError):
@@ -93,6 +98,8 @@ class ModelManager:
       versions: the versions of the ``specific`` policy.
       poll_seconds: how often a background thread looks for new or changed versions;
         0 disables the thread (call `refresh`). Defaults to 1.
+      batch_rows: the most rows one batched call of a row-wise signature takes
+        (`RequestBatcher`); 0 turns batching off. Defaults to 8192.
     """
 
     def __init__(
@@ -102,6 +109,7 @@ class ModelManager:
         num_versions: int = 2,
         versions: Sequence[int] = (),
         poll_seconds: float = 1.0,
+        batch_rows: int = 8192,
     ):
         if policy not in POLICIES:
             raise ValueError(f"version policy must be one of {POLICIES}, got {policy!r}")
@@ -113,6 +121,7 @@ class ModelManager:
         self.policy = policy
         self.num_versions = num_versions
         self.versions = tuple(int(v) for v in versions)
+        self.batch_rows = batch_rows
         self._states: dict[int, VersionState] = {}
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
@@ -204,6 +213,29 @@ class ModelManager:
         if version not in available:
             raise VersionNotAvailable(f"version {version} is not available")
         return version, available[version].servable
+
+    def run(
+        self, version: int, servable: Any, name: str, arrays: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Signature ``name`` of a version `get` returned, on checked numpy inputs;
+        concurrent calls of a row-wise signature are batched (`RequestBatcher`)."""
+        fn = servable.signatures[name]
+        batcher = None
+        if self.batch_rows > 0 and RequestBatcher.rows(arrays) is not None:
+            with self._lock:
+                state = self._states.get(version)
+                if state is not None and state.servable is servable:
+                    if name not in state.batchers:
+                        row_wise = is_row_wise(fn)
+                        state.batchers[name] = (
+                            RequestBatcher(fn, self.batch_rows) if row_wise else None
+                        )
+                    batcher = state.batchers[name]
+        if batcher is not None:
+            return batcher(arrays)
+        specs = fn.structured_input_signature[1]
+        tensors = {k: tf.constant(v, dtype=specs[k].dtype) for k, v in arrays.items()}
+        return {k: v.numpy() for k, v in fn(**tensors).items()}
 
     def states(self) -> list[VersionState]:
         """Every version the policy wants, newest first."""

@@ -24,8 +24,8 @@ from tfrs_debias.serving.rest_codec import (
     example_from_json,
     rows_to_columns,
     tensor_info,
+    to_array,
     to_json,
-    to_tensor,
 )
 
 
@@ -239,14 +239,13 @@ class ModelServer:
             if row_format
             else columnar_inputs(body["inputs"], specs)
         )
-        tensors = {k: to_tensor(k, columns[k], spec) for k, spec in specs.items()}
-        largest = max((int(t.shape[0]) for t in tensors.values() if t.shape.rank), default=0)
-        self._check_batch(largest)
+        arrays = {k: to_array(k, columns[k], spec) for k, spec in specs.items()}
+        self._check_batch(max((a.shape[0] for a in arrays.values() if a.ndim), default=0))
         try:
-            out = fn(**tensors)
+            out = self.manager.run(served, loaded, sig_name, arrays)
         except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
             raise RequestError(HTTPStatus.BAD_REQUEST, error_line(err)) from None
-        out = {k: to_json(v.numpy()) for k, v in out.items()}
+        out = {k: to_json(v) for k, v in out.items()}
         tag = {"model_version": str(served)}  # which version answered (A/B, rollouts)
         if row_format:
             n = len(next(iter(out.values())))
@@ -262,7 +261,7 @@ def regress(model: ModelServer, name, version, body, label) -> dict:
     ``{"results": [score, ...]}`` through the ``regress`` signature."""
     if not isinstance(body, dict):
         raise RequestError(HTTPStatus.BAD_REQUEST, "request body must be a JSON object")
-    _, loaded = model._servable(name, version, label)
+    served, loaded = model._servable(name, version, label)
     sig_name = body.get("signature_name") or "regress"
     if not isinstance(sig_name, str) or sig_name not in loaded.signatures:
         raise RequestError(
@@ -285,7 +284,9 @@ def regress(model: ModelServer, name, version, body, label) -> dict:
         merged.MergeFrom(example_from_json(values, f"example {i}"))
         serialized.append(merged.SerializeToString())
     try:
-        out = fn(inputs=tf.constant(serialized))
+        out = model.manager.run(
+            served, loaded, sig_name, {"inputs": np.array(serialized, dtype=object)}
+        )
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as err:
         raise RequestError(HTTPStatus.BAD_REQUEST, error_line(err)) from None
     return {"results": [float(v) for v in np.asarray(out["outputs"]).reshape(-1)]}

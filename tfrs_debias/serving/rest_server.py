@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tfrs_debias.backend import tf
 from tfrs_debias.serving.model_server import ModelServer, regress
-from tfrs_debias.serving.rest_codec import RequestError
+from tfrs_debias.serving.rest_codec import RequestError, dumps, loads
 from tfrs_debias.serving.serving_metrics import ServingMetrics
 
 #: TF Serving's Prometheus path.
@@ -55,7 +55,7 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(fmt, *args)
 
     def _send(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
+        data = dumps(payload)
         started = getattr(self, "_started", None)
         if started is not None:
             model, verb = self._observed
@@ -140,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {"error": f"unknown path {self.path} (:predict, :regress are served)"},
             )
         try:
-            body = json.loads(raw or b"null")
+            body = loads(raw or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             return self._send(HTTPStatus.BAD_REQUEST, {"error": f"JSON Parse error: {err}"})
         except RecursionError:
@@ -212,11 +212,13 @@ def make_server(
     model_config_file: str | None = None,
     ab_split: dict[str, float] | None = None,
     max_batch: int = 50_000,
+    batch_rows: int = 8192,
 ) -> _HTTPServer:
     """An HTTP server (not yet serving: call ``serve_forever``) for ``model_base``, or for
     every model of a TF Serving ``model_config_file`` (version policies and labels; the
-    file is re-read when it changes, so moving a label is a rollback). A port in use
-    raises ``OSError`` naming the address."""
+    file is re-read when it changes, so moving a label is a rollback). Concurrent requests
+    to a row-wise signature are batched into calls of up to ``batch_rows`` rows
+    (`RequestBatcher`; 0: off). A port in use raises ``OSError`` naming the address."""
     from tfrs_debias.serving.model_config import read_model_config
 
     if (model_base is None) == (model_config_file is None):
@@ -247,6 +249,7 @@ def make_server(
         for model in models:
             model.set_split(ab_split)
             model.max_batch = max_batch
+            model.manager.batch_rows = batch_rows
     except ValueError:
         for model in models:
             model.manager.close()
