@@ -16,7 +16,10 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from tfrs_debias.cli import data_commands, evaluation_commands, serving_commands, training_commands
+import tfrs_debias.cli.data_commands as data_commands
+import tfrs_debias.cli.evaluation_commands as evaluation_commands
+import tfrs_debias.cli.serving_commands as serving_commands
+import tfrs_debias.cli.training_commands as training_commands
 from tfrs_debias.cli.common import EXIT_PROBLEMS, EXIT_USAGE, CommandError
 
 COMMAND_MODULES = (data_commands, training_commands, serving_commands, evaluation_commands)
