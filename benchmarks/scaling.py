@@ -68,9 +68,11 @@ def run(cmd: list[str]) -> tuple[float, float, str]:
     """(seconds, peak RSS MB, stdout) of one process."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # Read to the end first: waiting before reading deadlocks once the process has
+    # written more than the pipe holds (Keras's progress bar over millions of rows).
+    out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
-    out = proc.stdout.read() if proc.stdout else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}")
     return seconds, usage.ru_maxrss / 1024, out

@@ -10,7 +10,7 @@ import numpy as np
 
 from tfrs_debias.backend import tf
 from tfrs_debias.data.io.files import common_compression
-from tfrs_debias.data.io.reader import holdout_filter, make_dataset
+from tfrs_debias.data.io.reader import apply_holdout, make_dataset
 from tfrs_debias.schema import ImpressionSchema
 
 
@@ -102,6 +102,6 @@ def count_rows(
         return int(sum(int(next(iter(b.values())).shape[0]) for b in ds))
     ds = tf.data.TFRecordDataset(list(files), compression_type=common_compression(files))
     if holdout is not None:
-        ds = ds.filter(holdout_filter(holdout))
+        ds = apply_holdout(ds, holdout)
     ds = ds.batch(65536)
     return int(sum(int(b.shape[0]) for b in ds))

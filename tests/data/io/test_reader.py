@@ -1,11 +1,14 @@
+import glob
 import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.data.io.support import SCHEMA, sample_columns
 from tfrs_debias.data import make_dataset, write_examples
-from tfrs_debias.data.io.reader import make_naive_dataset
+from tfrs_debias.data.io.reader import HOLDOUT_BUCKETS, make_naive_dataset
+from tfrs_debias.training.data_pass import count_rows
 
 
 def _read_all(files, schema=SCHEMA, **kw):
@@ -70,3 +73,25 @@ def test_reader_errors(tmp_path):
     write_examples(sample_columns(), SCHEMA, str(tmp_path), "b", compression="", progress=False)
     with pytest.raises(ValueError, match="mix gzip"):
         make_dataset(str(tmp_path / "*"), SCHEMA)
+
+
+def test_holdout_splits_records_by_their_hash_in_order(tmp_path):
+    n = 2500  # more than one block of 1024 records
+    cols = {k: np.resize(v, n) for k, v in sample_columns().items()}
+    cols["user_id"] = np.arange(n)
+    write_examples(
+        cols, SCHEMA, str(tmp_path), "train", num_shards=1, compression="", progress=False
+    )
+    files = str(tmp_path / "train-*")
+    # The rule, record by record: held out when the record's bytes hash to bucket 0.
+    raw = list(tf.data.TFRecordDataset(sorted(glob.glob(files))).as_numpy_iterator())
+    buckets = tf.strings.to_hash_bucket_fast(raw, HOLDOUT_BUCKETS).numpy()
+    expected = np.arange(n)[buckets == 0]
+    only = _read_all(files, holdout="only")["user_id"]
+    rest = _read_all(files, holdout="exclude")["user_id"]
+    np.testing.assert_array_equal(only, expected)
+    np.testing.assert_array_equal(rest, np.arange(n)[buckets != 0])
+    assert 150 < len(only) < 350  # about 1 in 10
+    assert count_rows([glob.glob(files)[0]], holdout="only") == len(only)
+    with pytest.raises(ValueError, match="holdout must be"):
+        _read_all(files, holdout="some")
