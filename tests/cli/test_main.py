@@ -1,4 +1,5 @@
-"""Logs the simulator never writes: open device names, remote filesystems, small data."""
+"""The command line: every flag explained, usage errors, and a run on logs the simulator
+never writes (an open device name, no schema file)."""
 
 import re
 
@@ -74,3 +75,8 @@ def test_tablet_device_without_schema_file_validates_trains_exports_serves(tmp_p
     }
     p = biased(feats)
     assert p.shape == (3, 1) and np.all((p > 0) & (p < 1))
+
+
+def test_serve_refuses_a_negative_batch_limit(tmp_path, capsys):
+    assert main(["serve", "--model-base", str(tmp_path), "--batch-rows", "-1"]) == 2
+    assert "--batch-rows must be >= 0" in capsys.readouterr().err

@@ -1,5 +1,5 @@
-"""Fairness metrics on hand-computed examples, and `Evaluator.fairness` with a scorer
-whose error depends on the user group (must be flagged) and one whose does not."""
+"""`Evaluator.fairness` with a scorer whose error depends on the user group, and a
+negative control whose error does not."""
 
 import numpy as np
 import pytest

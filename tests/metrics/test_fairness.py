@@ -1,5 +1,5 @@
-"""Fairness metrics on hand-computed examples, and `Evaluator.fairness` with a scorer
-whose error depends on the user group (must be flagged) and one whose does not."""
+"""Fairness metrics on hand-computed examples: one-way ANOVA, exposure shares and
+intra-list similarity."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
-"""Propensity-weighted losses (IPS, SNIPS, clipping), estimated propensities and the
-MNAR ratings simulator: values worked out by hand."""
+"""Propensity-weighted losses (IPS, SNIPS, clipping) by hand, the propensity they need,
+an export round trip, and the tuner's search over the weighting."""
 
 import math
 import os

@@ -1,6 +1,7 @@
 """Fixtures shared by this package's tests (built once per package)."""
 
 import os
+import shutil
 import threading
 
 import pytest
@@ -33,14 +34,24 @@ def exported(small_sim_dir, tmp_path_factory):
     return result.model, base, path, batch, str(tmp / "run")
 
 
+@pytest.fixture(scope="package")
+def three_versions(exported, tmp_path_factory):
+    """A model base with versions 1-3 (value weights click, like, both), exported once
+    and copied by each `managed` server."""
+    model = exported[0]
+    base = str(tmp_path_factory.mktemp("three_versions") / "ranker")
+    for weights in ([1.0, 0.0], [0.0, 1.0], [1.0, 1.0]):
+        export_saved_model(model, base, value_weights=weights)
+    return base
+
+
 @pytest.fixture()
-def managed(exported, tmp_path):
-    """A server over its own model base (versions 1-3), polling disabled: the test calls
+def managed(exported, three_versions, tmp_path):
+    """A server over its own copy of `three_versions`, polling disabled: the test calls
     ``refresh()`` where the poller would run."""
     model, _, _, batch, _ = exported
     base = str(tmp_path / "models" / "ranker")
-    for weights in ([1.0, 0.0], [0.0, 1.0], [1.0, 1.0]):
-        export_saved_model(model, base, value_weights=weights)
+    shutil.copytree(three_versions, base)
     httpd = make_server(base, port=0, poll_seconds=0)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -1,4 +1,5 @@
-"""Logs the simulator never writes: open device names, remote filesystems, small data."""
+"""`train`: the run folder and an identical reload, task subsets, malformed input past
+the sample, exact resume, multi-worker resume, and the automatic batch size and epochs."""
 
 import json
 import os

@@ -122,6 +122,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if (args.model_base is None) == (args.model_config_file is None):
         raise CommandError("give exactly one of --model-base or --model-config-file")
+    if args.batch_rows < 0:
+        raise CommandError(
+            f"--batch-rows must be >= 0 (0 turns batching off), got {args.batch_rows}"
+        )
     server = make_server(
         args.model_base,
         model_config_file=args.model_config_file,

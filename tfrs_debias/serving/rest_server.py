@@ -223,6 +223,8 @@ def make_server(
 
     if (model_base is None) == (model_config_file is None):
         raise ValueError("give exactly one of a model base path or a model config file")
+    if batch_rows < 0:
+        raise ValueError(f"batch_rows must be >= 0 (0 turns batching off), got {batch_rows}")
     if model_base is not None:
         models = [ModelServer(model_base, name, keep_versions, poll_seconds=poll_seconds)]
     else:

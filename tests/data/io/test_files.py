@@ -1,4 +1,4 @@
-"""Logs the simulator never writes: open device names, remote filesystems, small data."""
+"""Files through `tf.io.gfile`: simulate, train and evaluate on a `ram://` filesystem."""
 
 from tfrs_debias.backend import tf
 from tfrs_debias.data import ImpressionSimulator, LogDirectory, SimulatorConfig

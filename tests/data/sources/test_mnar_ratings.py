@@ -1,5 +1,4 @@
-"""Propensity-weighted losses (IPS, SNIPS, clipping), estimated propensities and the
-MNAR ratings simulator: values worked out by hand."""
+"""`MnarRatingsSimulator`: its training data is missing not at random."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
-"""Propensity-weighted losses (IPS, SNIPS, clipping), estimated propensities and the
-MNAR ratings simulator: values worked out by hand."""
+"""Ratings data: reading triples, estimated propensities, and a ratings dataset with a
+random test trained by every estimator."""
 
 import os
 

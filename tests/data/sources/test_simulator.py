@@ -1,4 +1,5 @@
-"""Logs the simulator never writes: open device names, remote filesystems, small data."""
+"""`ImpressionSimulator`: the examination formula, slates, determinism, the twins, the
+truth, and the presets."""
 
 import json
 import os
