@@ -266,3 +266,23 @@ def test_export_writes_tf_serving_warmup_requests_and_keras_save_is_refused(expo
     assert out["score"].shape == (8,)
     with pytest.raises(NotImplementedError, match="export_saved_model"):
         model.save("somewhere")
+
+
+def test_export_leaves_out_keras_layer_traces(exported):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    _, _, path, _, _ = exported
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as fh:
+        saved.ParseFromString(fh.read())
+    names = [f.signature.name for f in saved.meta_graphs[0].graph_def.library.function]
+    assert names and not [n for n in names if "layer_call_and_return_conditional_losses" in n]
+    loaded = tf.saved_model.load(path)
+    assert set(loaded.signatures) == {
+        "serving_default",
+        "biased",
+        "components",
+        "examples",
+        "regress",
+        "select_top_k",
+    }
