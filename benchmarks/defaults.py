@@ -86,7 +86,7 @@ def dropout_runs(folder: LogDirectory, out: str, dropouts, epochs, optimizer) ->
             EstimatorConfig(model="position_debiased", bias_feature_dropout=p, optimizer=optimizer),
             schema,
             valid_files=folder.require("valid"),
-            epochs=epochs,
+            epochs=epochs or None,
             verbose=0,
             validate="none",
         )
@@ -166,7 +166,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="defaults_output", help="data, runs and results")
     parser.add_argument("--settings", default="default,search,ratings", help="which settings")
     parser.add_argument("--dropouts", default="0,0.1", help="bias_feature_dropout values")
-    parser.add_argument("--epochs", type=int, default=5, help="epochs for the dropout runs")
+    parser.add_argument(
+        "--epochs", type=int, default=0, help="epochs for the dropout runs (0: train's default)"
+    )
     parser.add_argument("--optimizers", default="lazy_adam", help="optimizer names to compare")
     args = parser.parse_args(argv)
     settings = args.settings.split(",")

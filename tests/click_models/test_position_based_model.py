@@ -48,3 +48,40 @@ def test_pbm_em_recovers_examination_per_context():
         )
     }
     assert ppl["pbm"] < min(ppl["doc"], ppl["rank"]) - 0.05, ppl
+
+
+def _ranked_log(n_sessions=60000, seed=2):
+    """Each query's 10 documents ranked by attractiveness plus noise (as a search engine
+    would), so unattractive documents sit at the bottom ranks."""
+    rng = np.random.default_rng(seed)
+    n_q, n_d = 50, 10
+    alpha = rng.uniform(0.01, 0.9, (n_q, n_d))
+    q = rng.integers(0, n_q, n_sessions)
+    noise = rng.normal(0, 0.15, (n_sessions, n_d))
+    docs = np.argsort(-(alpha[q] + noise), axis=1)
+    gamma = 1.0 / (1 + np.arange(n_d))
+    clicks = rng.random((n_sessions, n_d)) < alpha[q[:, None], docs] * gamma
+    cols = {
+        "q": np.repeat(q, n_d),
+        "d": docs.reshape(-1),
+        "r": np.tile(np.arange(n_d), n_sessions),
+        "c": clicks.reshape(-1).astype(int),
+    }
+    return ClickLog.from_columns(cols, "q", "d", "r", "c"), gamma
+
+
+def test_pbm_prior_smooths_attractiveness_without_biasing_examination():
+    log, gamma = _ranked_log()
+    smoothed = PositionBasedModel(prior_strength=5.0).fit(log)
+    plain = PositionBasedModel(prior_strength=0.0).fit(log)
+    # The prior enters after the EM iterations: the same γ either way ...
+    np.testing.assert_allclose(smoothed.examination(), plain.examination())
+    # ... and the maximum-likelihood γ is the true curve: 1.0% off on average, 3.7% at
+    # worst. A prior of 1 inside EM (the earlier fit) was 5.1% off, 12.6% at worst.
+    error = np.abs(plain.examination()[0] - gamma / gamma[0]) / (gamma / gamma[0])
+    assert error.mean() < 0.02 and error.max() < 0.06, error
+    # α moves towards the global click rate: by k/(n + k) of the way for a pair seen n times.
+    pair, _ = log.pair_index()
+    n = np.bincount(pair)
+    expected = (plain.alpha * n + 5.0 * plain.prior) / (n + 5.0)
+    np.testing.assert_allclose(smoothed.alpha, expected, rtol=1e-3)

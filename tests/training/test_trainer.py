@@ -26,10 +26,15 @@ from tfrs_debias.training import auto_batch_size, auto_epochs, load_run, train
 
 
 def test_auto_batch_size_and_epochs_by_hand():
-    # 7k rows: 1% is 70 -> 2**6 = 64, clipped up to 256; 25 steps/epoch -> 500/25 = 20 epochs.
-    assert auto_batch_size(7000) == 256 and auto_epochs(6300, 256) == 20
-    # 480k rows: 4800 -> 2**12 = 4096; 118 steps/epoch -> at least 5 epochs.
-    assert auto_batch_size(480_000) == 4096 and auto_epochs(480_000, 4096) == 5
+    # 7k rows: 1% is 70 -> 2**6 = 64, clipped up to 256; 25 steps/epoch -> 2000/25 = 80,
+    # capped at 50 epochs.
+    assert auto_batch_size(7000) == 256 and auto_epochs(6300, 256) == 50
+    # 280k rows (the search-like preset): 2800 -> 2**11 = 2048; 137 steps -> 15 epochs.
+    assert auto_batch_size(280_000) == 2048 and auto_epochs(280_000, 2048) == 15
+    # 480k rows: 4800 -> 2**12 = 4096; 118 steps/epoch -> 2000/118 -> 17 epochs.
+    assert auto_batch_size(480_000) == 4096 and auto_epochs(480_000, 4096) == 17
+    # 10M rows: 2442 steps an epoch -> the floor of 5 epochs.
+    assert auto_epochs(10_000_000, 4096) == 5
     assert auto_epochs(10, 256) == 50  # capped
 
 

@@ -12,6 +12,13 @@ implementation): for a non-clicked impression the posteriors are
 and each parameter becomes the mean posterior over its impressions (a click means both
 examined and attracted). The classical reference for debiasing on search click logs:
 a learned examination curve is compared with PBM's ``γ``.
+
+The EM iterations are plain maximum likelihood. A prior on ``α`` inside them biases
+``γ``: on the search-like simulator preset one pseudo-impression per pair pulled the
+low-ranked documents' ``α`` up and made the curve 4.9% off on average (7.4% at the
+worst rank), against 1.3% (2.7%) without it. So the prior smooths ``α`` only once ``γ``
+is fitted: a last M-step with ``prior_strength`` pseudo-impressions at the global click
+rate, which keeps rarely shown pairs from predicting 0 or 1.
 """
 
 from __future__ import annotations
@@ -25,15 +32,16 @@ from tfrs_debias.click_models.click_log import ClickLog
 
 @dataclasses.dataclass
 class PositionBasedModel:
-    """PBM with a prior for (query, document) pairs never seen in training.
+    """PBM with a prior for rarely shown (query, document) pairs.
 
     Args:
-      iterations: EM iterations. Defaults to 50.
-      prior_strength: pseudo-impressions pulling α towards the global click rate
-        (0 = the plain EM estimate). Defaults to 1.
+      iterations: EM iterations. Defaults to 200.
+      prior_strength: pseudo-impressions pulling the fitted ``α`` towards the global
+        click rate once ``γ`` is fitted (0 = the plain EM estimate); pairs never seen
+        in training get that rate. Defaults to 1.
     """
 
-    iterations: int = 50
+    iterations: int = 200
     prior_strength: float = 1.0
 
     def fit(self, log: ClickLog) -> PositionBasedModel:
@@ -46,20 +54,27 @@ class PositionBasedModel:
         alpha = np.full(len(pairs), 0.5)
         gamma = np.full(log.num_cells, 0.5)
         for _ in range(self.iterations):
-            a, g = alpha[pair], gamma[cell]
-            denom = np.maximum(1.0 - a * g, 1e-12)
-            post_a = np.where(clicks > 0, 1.0, a * (1.0 - g) / denom)
-            post_g = np.where(clicks > 0, 1.0, g * (1.0 - a) / denom)
-            alpha = (np.bincount(pair, post_a, len(pairs)) + self.prior_strength * self.prior) / (
-                n_pair + self.prior_strength
-            )
+            post_a, post_g = self._posteriors(clicks, alpha[pair], gamma[cell])
+            alpha = np.bincount(pair, post_a, len(pairs)) / np.maximum(n_pair, 1.0)
             gamma = np.bincount(cell, post_g, log.num_cells) / np.maximum(n_cell, 1.0)
             gamma = np.clip(gamma, 1e-6, 1.0)
+        post_a, _ = self._posteriors(clicks, alpha[pair], gamma[cell])
+        alpha = (np.bincount(pair, post_a, len(pairs)) + self.prior_strength * self.prior) / (
+            n_pair + self.prior_strength
+        )
         self.pairs = {p: i for i, p in enumerate(pairs)}
         self.alpha = alpha
         self.gamma = gamma.reshape(log.num_ranks, log.num_contexts)
         self.contexts = log.contexts
         return self
+
+    @staticmethod
+    def _posteriors(clicks: np.ndarray, a: np.ndarray, g: np.ndarray):
+        """Per impression, ``P(attracted)`` and ``P(examined)`` given its click (0 or 1)."""
+        denom = np.maximum(1.0 - a * g, 1e-12)
+        post_a = np.where(clicks > 0, 1.0, a * (1.0 - g) / denom)
+        post_g = np.where(clicks > 0, 1.0, g * (1.0 - a) / denom)
+        return post_a, post_g
 
     def examination(self) -> np.ndarray:
         """``[num_contexts, num_ranks]`` ``γ`` relative to rank 0 (as curves are compared)."""

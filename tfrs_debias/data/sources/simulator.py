@@ -133,7 +133,15 @@ class SimulatorConfig:
     def search(cls, **overrides: Any) -> SimulatorConfig:
         """Search-like logs: 300 queries x their own 10 documents, re-ranked by a
         relevance-led policy in each of 35k sessions, one surface (``web``) with
-        examination ``1/(1+rank)``; truth = each query's documents."""
+        examination ``1/(1+rank)``; truth = each query's documents.
+
+        The policy's noise (2.0) and the relevance offset (0: bottom documents are
+        clicked now and then, as in search logs, where the last rank gets a few percent
+        of the top's clicks) make the examination curve identifiable from the log: the
+        maximum-likelihood PBM recovers it within 1.3% on average and 2.7% at the worst
+        rank. With a near-deterministic ranking (noise 0.7) and offset -1.5, rank 9 had
+        80 training clicks and PBM was 12% off on average: no estimator could be checked
+        against the curve there."""
         base: dict[str, Any] = dict(
             num_users=300,
             num_items=3000,
@@ -144,7 +152,8 @@ class SimulatorConfig:
             truth_candidates=10,
             num_test_users=300,
             activity_sigma=1.0,
-            policy=LoggingPolicy(relevance=1.0, popularity=0.3, noise=0.7),
+            relevance_offset=0.0,
+            policy=LoggingPolicy(relevance=1.0, popularity=0.3, noise=2.0),
             popularity_conformity=0.0,
             examination=ExaminationModel(("web",), (1.0,), (1.0,), (1.0,)),
         )
