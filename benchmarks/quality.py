@@ -15,7 +15,7 @@ With --popularity the logs first get PreRec popularity / activity factors
 with the intervention; the table's head-share column then shows how far the top 10
 moves from popular items towards the truth's own mix.
 
-Usage: python benchmarks/quality.py [--out quality_output] [--epochs 5] [--config sim.json]
+Usage: python benchmarks/quality.py [--out quality_output] [--epochs 0] [--config sim.json]
        [--popularity] [--only naive,pd_feature_dropout,dual_learning,full_information]
 """
 
@@ -42,7 +42,9 @@ from tfrs_debias.models import EstimatorConfig
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", default="quality_output")
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument(
+        "--epochs", type=int, default=0, help="maximum epochs (0: train's default, early-stopped)"
+    )
     p.add_argument("--config", help="JSON of SimulatorConfig overrides")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -83,7 +85,7 @@ def main(argv=None) -> int:
         add_popularity_features(data, data + "_popularity", overwrite=True, progress=False)
         data += "_popularity"
     results = run_comparison(
-        data, variants, os.path.join(args.out, "runs"), epochs=args.epochs, verbose=1
+        data, variants, os.path.join(args.out, "runs"), epochs=args.epochs or None, verbose=1
     )
     rows = summary_rows(results)
     print(format_table(rows))

@@ -55,7 +55,7 @@ def run_demo(
             os.path.join(out, "runs", name),
             EstimatorConfig(model=model),
             schema,
-            valid_files=data.require("valid"),
+            valid_files=data.validation_files(split),
             epochs=epochs,
             validate="none",
             verbose=0 if quiet else 2,

@@ -70,7 +70,7 @@ def run_comparison(
             os.path.join(runs_dir, v.name),
             v.config,
             schema,
-            valid_files=folder.require("valid"),
+            valid_files=folder.validation_files(v.train_split),
             epochs=epochs,
             batch_size=batch_size,
             verbose=verbose,
