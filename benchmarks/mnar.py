@@ -35,6 +35,8 @@ VARIANTS = {
     "IPS": {"model": "multi_task", "propensity_weighting": "ips"},
     "SNIPS": {"model": "multi_task", "propensity_weighting": "snips"},
     "SNIPS, true propensities": {"model": "multi_task", "propensity_weighting": "snips"},
+    "DR": {"model": "multi_task", "propensity_weighting": "dr"},
+    "DR, true propensities": {"model": "multi_task", "propensity_weighting": "dr"},
     "factorized": {"model": "factorized"},
     "factorized + SNIPS": {"model": "factorized", "propensity_weighting": "snips"},
     "anchored_factorized": {"model": "anchored_factorized"},

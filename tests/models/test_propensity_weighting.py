@@ -65,13 +65,54 @@ def test_weighting_needs_a_propensity_feature():
     schema = ImpressionSchema.default(tasks=("click",), bias=False)
     with pytest.raises(ValueError, match="needs a propensity feature"):
         build_estimator(schema, EstimatorConfig(model="multi_task", propensity_weighting="ips"))
-    with pytest.raises(ValueError, match="propensity_weighting 'dr' is not one of"):
-        EstimatorConfig(propensity_weighting="dr")
+    with pytest.raises(ValueError, match="propensity_weighting 'aipw' is not one of"):
+        EstimatorConfig(propensity_weighting="aipw")
+    # Doubly robust is for ratings: click logs with a bias tower are refused.
+    with_bias = ImpressionSchema.default(tasks=("click",)).replace(
+        add=[Feature("prop", "float32", "propensity")]
+    )
+    with pytest.raises(ValueError, match="'dr' .* is for ratings data"):
+        build_estimator(with_bias, EstimatorConfig(model="multi_task", propensity_weighting="dr"))
     with pytest.raises(ValueError, match="propensity_clip must be in"):
         EstimatorConfig(propensity_clip=0.0)
 
 
-def test_snips_training_round_trips_through_export(tmp_path):
+def test_doubly_robust_loss_pairs_each_user_with_the_previous_rows_item():
+    from tfrs_debias.losses import doubly_robust_terms
+
+    model = _model("dr")
+    inputs = {
+        "user_id": tf.constant([1, 2, 3], tf.int64),
+        "item_id": tf.constant([10, 20, 30], tf.int64),
+        "click": tf.constant([1, 0, 1], tf.int64),
+        "prop": tf.constant([0.5, 0.25, 1.0]),
+    }
+    out = model.forward(inputs)
+    total = model._loss(inputs, out)
+    labels = model.labels(inputs)
+    w = model.example_weights(inputs)
+    # SNIPS-normalised: 1/p = 2, 4, 1 over their mean 7/3.
+    np.testing.assert_allclose(w.numpy(), [6 / 7, 12 / 7, 3 / 7], rtol=1e-6)
+    observed = model.task_loss(labels, out["logits"], compute_metrics=False, weights=w)
+    # The sampled pairs, written out: (user 1, item 30), (user 2, item 10), (user 3, item 20).
+    sampled = {"user_id": tf.constant([1, 2, 3], tf.int64), "item_id": tf.constant([30, 10, 20])}
+    sampled["item_id"] = tf.cast(sampled["item_id"], tf.int64)
+    terms = doubly_robust_terms(
+        labels[:, 0],
+        out["logits"][:, 0],
+        model.imputation(model.pair_vector(inputs))[:, 0],
+        model.relevance_logits(sampled)[:, 0],
+        model.imputation(model.pair_vector(sampled))[:, 0],
+        w,
+    )
+    expected = observed + tf.reduce_mean(terms["imputed"] + terms["imputation"])
+    assert float(total) == pytest.approx(float(expected), rel=1e-5)
+    # The imputation model is trained, and is no part of what is served.
+    assert any("imputation" in v.name for v in model.trainable_variables)
+
+
+@pytest.mark.parametrize(("model", "weighting"), [("factorized", "snips"), ("multi_task", "dr")])
+def test_weighted_training_round_trips_through_export(tmp_path, model, weighting):
     out = str(tmp_path / "mnar")
     MnarRatingsSimulator(MnarRatingsConfig(num_users=150, num_items=80, seed=2)).write(
         out, progress=False
@@ -80,7 +121,7 @@ def test_snips_training_round_trips_through_export(tmp_path):
     result = train(
         folder.require("train"),
         str(tmp_path / "run"),
-        EstimatorConfig(model="factorized", propensity_weighting="snips", **SMALL),
+        EstimatorConfig(model=model, propensity_weighting=weighting, **SMALL),
         folder.schema(),
         epochs=2,
         verbose=0,
@@ -111,3 +152,11 @@ def test_tuner_searches_the_weighting_when_propensities_are_logged():
     fields = config_fields("multi_task", values, ("click",))
     assert (fields["propensity_weighting"], fields["propensity_clip"]) == ("snips", 0.02)
     build_estimator(SCHEMA, EstimatorConfig.from_dict(fields))
+    # Ratings data (no bias features) may also try the doubly robust loss.
+    full = SearchSpace.from_json("multi_task", None, [], schema=SCHEMA)
+    assert full.entries["propensity_weighting"] == ["none", "ips", "snips", "dr"]
+    with_bias = ImpressionSchema.default(tasks=("click",)).replace(
+        add=[Feature("prop", "float32", "propensity")]
+    )
+    clicks = SearchSpace.from_json("multi_task", None, [], schema=with_bias)
+    assert clicks.entries["propensity_weighting"] == ["none", "ips", "snips"]

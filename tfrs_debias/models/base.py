@@ -20,6 +20,7 @@ from tfrs_debias.layers.feature_embedding import (
 )
 from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.layers.mmoe import MMoE
+from tfrs_debias.losses.doubly_robust import doubly_robust_terms
 from tfrs_debias.losses.ranking_losses import LIST_LOSSES
 from tfrs_debias.metrics.list_metrics import ListMRR, ListNDCG
 from tfrs_debias.models.config import LIST_LOSS_NAMES, REGRESSION_LOSSES, EstimatorConfig
@@ -80,6 +81,14 @@ class BaseEstimator(tfrs.Model):
                 "feature (role 'propensity') in the logs; `tfrs-debias ratings` writes an "
                 "estimated one, `convert --propensity` maps a logged one"
             )
+        if config.propensity_weighting == "dr" and (
+            set(config.task_losses) != {"bce"} or schema.bias_features or schema.popularity_features
+        ):
+            raise ValueError(
+                "propensity_weighting 'dr' (doubly robust) is for ratings data: binary tasks "
+                "with task loss 'bce' and no bias or popularity features (on click logs the "
+                "bias tower is the correction); use 'ips' or 'snips' there"
+            )
         if any(x in LIST_LOSS_NAMES for x in config.task_losses) and schema.request_id is None:
             raise ValueError(
                 f"task_losses {config.task_losses} need a request_id feature to group rows "
@@ -126,6 +135,11 @@ class BaseEstimator(tfrs.Model):
         else:
             self.relevance_mlp = MLP(config.hidden_units, dropout=config.dropout, name="relevance")
             self.relevance_head = keras.layers.Dense(self.num_tasks, name="relevance_logits")
+        self.imputation: MLP | None = None
+        if config.propensity_weighting == "dr":
+            self.imputation = MLP(
+                config.imputation_units, output_units=self.num_tasks, name="imputation"
+            )
 
     # -- what this estimator serves (the one owner of the served path's inputs) ------
     @property
@@ -171,10 +185,14 @@ class BaseEstimator(tfrs.Model):
         index = self.embedding.index(name, tf.reshape(item_ids, [-1]))
         return self.embedding.embed(name, index), index > 0
 
+    def pair_vector(self, features: Features) -> tf.Tensor:
+        """``[batch, width]``: user-side and item-side embeddings and their id product,
+        the relevance tower's input."""
+        return tf.concat(self.side_vectors(features), axis=-1)
+
     def relevance_logits(self, features: Features, training: bool = False) -> tf.Tensor:
         """``[batch, num_tasks]`` user x item logits ``r_t(u, i)``."""
-        user, item, cross = self.side_vectors(features)
-        x = tf.concat([user, item, cross], axis=-1)
+        x = self.pair_vector(features)
         if self.config.num_experts:
             h = self.mmoe(x)  # [B, T, H]
             return tf.concat([head(h[:, t]) for t, head in enumerate(self.task_heads)], axis=-1)
@@ -224,6 +242,8 @@ class BaseEstimator(tfrs.Model):
 
     def call(self, features: Features, training: bool = False) -> tf.Tensor:
         """Full (biased) training-path logits ``[batch, num_tasks]``."""
+        if self.imputation is not None and not self.imputation.built:
+            self.imputation(self.pair_vector(features))  # built with the model (optimizer)
         return self.forward(features, training)["logits"]
 
     def labels(self, features: Features) -> tf.Tensor:
@@ -244,7 +264,7 @@ class BaseEstimator(tfrs.Model):
         assert prop is not None  # (checked in __init__)
         p = tf.reshape(tf.cast(features[prop.name], tf.float32), [-1])
         weights = 1.0 / tf.maximum(p, self.config.propensity_clip)
-        if mode == "snips":
+        if mode in ("snips", "dr"):
             weights = weights / tf.reduce_mean(weights)
         return weights
 
@@ -288,14 +308,18 @@ class BaseEstimator(tfrs.Model):
         return total
 
     def compute_loss(self, inputs: Features, training: bool = False) -> tf.Tensor:
-        return self._loss(inputs, self.forward(inputs, training=training))
+        return self._loss(inputs, self.forward(inputs, training=training), training)
 
-    def _loss(self, inputs: Features, out: dict[str, tf.Tensor]) -> tf.Tensor:
+    def _loss(
+        self, inputs: Features, out: dict[str, tf.Tensor], training: bool = False
+    ) -> tf.Tensor:
         labels = self.labels(inputs)
         weights = self.example_weights(inputs)
         request = self.schema.request_id
         list_ids = inputs[request.name] if request is not None and request.name in inputs else None
         aux = out["aux_loss"] + self.extra_loss(out, labels)
+        if self.imputation is not None:
+            aux += self.doubly_robust_loss(inputs, out["logits"], labels, weights, training)
         self.aux_loss_tracker.update_state(self._replica_loss(aux))
         return self.task_loss(labels, out["logits"], weights=weights, list_ids=list_ids) + aux
 
@@ -330,6 +354,37 @@ class BaseEstimator(tfrs.Model):
             for metric, scores in zip(self.list_metrics, (served, served, full, full), strict=True):
                 metric.update_state(labels, scores, ids)
         return {m.name: m.result() for m in self.metrics}
+
+    def doubly_robust_loss(
+        self,
+        inputs: Features,
+        logits: tf.Tensor,
+        labels: tf.Tensor,
+        weights: tf.Tensor,
+        training: bool = False,
+    ) -> tf.Tensor:
+        """DR-JL's terms beyond the weighted error (`doubly_robust_terms`): the imputed
+        error on sampled pairs (each row's user with the next row's item) minus its
+        weighted value on the observed pairs, plus the imputation model's loss."""
+        sampled = dict(inputs)
+        for f in self.schema.by_role("item_id", "item_feature"):
+            sampled[f.name] = tf.roll(inputs[f.name], shift=1, axis=0)
+        assert self.imputation is not None  # (made when propensity_weighting is "dr")
+        sampled_logits = self.forward(sampled, training=training)["logits"]
+        imputed = self.imputation(tf.stop_gradient(self.pair_vector(inputs)))
+        sampled_imputed = self.imputation(tf.stop_gradient(self.pair_vector(sampled)))
+        total = tf.constant(0.0)
+        for t, weight in enumerate(self.config.task_weights):
+            terms = doubly_robust_terms(
+                labels[:, t],
+                logits[:, t],
+                imputed[:, t],
+                sampled_logits[:, t],
+                sampled_imputed[:, t],
+                weights,
+            )
+            total += weight * tf.nn.compute_average_loss(terms["imputed"] + terms["imputation"])
+        return total
 
     def extra_loss(self, outputs: dict[str, tf.Tensor], labels: tf.Tensor) -> tf.Tensor:
         """Hook for additional losses on the forward outputs (anchoring)."""

@@ -11,7 +11,7 @@ from typing import Any
 from tfrs_debias.models.registry import REGISTRY
 
 COMBINES = ("multiply", "add")
-PROPENSITY_WEIGHTINGS = ("none", "ips", "snips")
+PROPENSITY_WEIGHTINGS = ("none", "ips", "snips", "dr")
 #: `tfrs_debias.training.build_optimizer`'s names (a test keeps the two in step).
 OPTIMIZERS = ("lazy_adam", "adam")
 #: The per-task loss names: the pointwise ones (``bce`` for binary labels; ``mse`` and
@@ -67,8 +67,15 @@ class EstimatorConfig:
         ``do(F = neutral)``, and serving then reads no popularity feature.
       propensity_weighting: ``"none"``, ``"ips"`` (each example's loss weighed by
         1 / its logged propensity) or ``"snips"`` (those weights divided by their batch
-        mean). Needs a ``propensity`` feature. The validation loss is weighed alike.
+        mean), or ``"dr"``: doubly robust joint learning (DR-JL, Wang et al. ICML
+        2019; `tfrs_debias.losses.doubly_robust`): the SNIPS-weighted error plus an
+        imputation model's error on pairs sampled in the batch (each row's user with
+        another row's item). ``"dr"`` is for ratings data (binary BCE tasks, no bias or
+        popularity features). Needs a ``propensity`` feature. The validation loss is
+        weighed alike.
       propensity_clip: propensities below it count as it (IPS weights <= 1 / clip).
+      imputation_units: hidden widths of the imputation model of ``"dr"`` (over the
+        relevance tower's input, which it does not train).
       task_losses: per task, ``"bce"`` (pointwise, binary labels), ``"softmax"``
         (listwise softmax cross-entropy over the rows of a request),
         ``"pairwise_logistic"`` (over the pairs of a request with different labels),
@@ -109,6 +116,7 @@ class EstimatorConfig:
     popularity_keep: float = 0.0
     propensity_weighting: str = "none"
     propensity_clip: float = 0.05
+    imputation_units: tuple[int, ...] = (64,)
     task_losses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

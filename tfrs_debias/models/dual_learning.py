@@ -51,7 +51,9 @@ class DualLearningEstimator(PositionDebiasedEstimator):
         logits = log_p - log1mexp(log_p)
         return {"logits": logits, "aux_loss": adv_loss, "relevance": r, "bias": e}
 
-    def _loss(self, inputs: Features, out: dict[str, tf.Tensor]) -> tf.Tensor:
+    def _loss(
+        self, inputs: Features, out: dict[str, tf.Tensor], training: bool = False
+    ) -> tf.Tensor:
         labels = self.labels(inputs)
         request = self.schema.request_id
         assert request is not None

@@ -70,10 +70,14 @@ class SearchSpace:
 
     def for_schema(self, schema) -> SearchSpace:
         """Adds the `PROPENSITY` entries when ``schema`` has a propensity feature (those
-        already set are kept)."""
+        already set are kept), with the doubly robust ``"dr"`` among the weightings on
+        ratings data (no bias or popularity features)."""
         if schema.propensity is None:
             return self
-        return SearchSpace(self.model, {**PROPENSITY, **self.entries})
+        entries: dict[str, Any] = dict(PROPENSITY)
+        if not (schema.bias_features or schema.popularity_features):
+            entries["propensity_weighting"] = [*entries["propensity_weighting"], "dr"]
+        return SearchSpace(self.model, {**entries, **self.entries})
 
     def override(self, changes: Mapping[str, Any]) -> SearchSpace:
         """Narrows or fixes entries; unknown names are an error."""
