@@ -3,6 +3,8 @@
 `MnarRatingsSimulator` (self-selection on the rating, popular items and active users
 seen more) writes a biased training set, a randomly exposed test set and a 5% random
 slice of it (which calibrates the naive-Bayes factor of the logged propensities).
+The "+ slice calibration" variants also give `train` the random slice
+(``random_slice_files``), which corrects their served logit with weights fitted on it.
 Each variant trains with the library's automatic batch size and epochs and is scored
 with its served (debiased) probabilities on the random test: one global AUC and
 per-user NDCG@5 (binary gain, users with a positive), overall and per user-activity /
@@ -40,6 +42,9 @@ VARIANTS = {
     "factorized": {"model": "factorized"},
     "factorized + SNIPS": {"model": "factorized", "propensity_weighting": "snips"},
     "anchored_factorized": {"model": "anchored_factorized"},
+    "naive + slice calibration": {"model": "multi_task", "slice": True},
+    "factorized + slice calib.": {"model": "factorized", "slice": True},
+    "DR + slice calibration": {"model": "multi_task", "propensity_weighting": "dr", "slice": True},
 }
 
 
@@ -120,19 +125,22 @@ def main(argv=None) -> None:
             source = LogDirectory(
                 random_dir if name.startswith("ceiling") else true_dir if "true" in name else data
             )
+            fields = dict(fields)
+            slice_files = source.require("random_slice") if fields.pop("slice", False) else None
             result = train(
                 source.require("train"),
-                os.path.join(tmp, "runs", name.replace(" ", "_")),
+                os.path.join(tmp, "runs", name.replace(" ", "_").replace(".", "")),
                 EstimatorConfig(**fields),
                 source.schema(),
                 valid_files=source.require("valid"),
                 verbose=0,
                 seed=args.seed,
+                random_slice_files=slice_files,
             )
             results[name] = evaluate(result.model, folder)
             print(f"  trained {name}: {result.metrics['epochs_run']} epochs", flush=True)
     base = results["naive (multi_task)"]
-    header = f"{'variant':<24}{'AUC':>7}{'NDCG@5':>8}{'vs naive [95% CI]':>26}"
+    header = f"{'variant':<27}{'AUC':>7}{'NDCG@5':>8}{'vs naive [95% CI]':>26}"
     header += f"{'new':>7}{'power':>7}{'tail':>7}{'head':>7}"
     print(header)
     for name, r in results.items():
@@ -142,7 +150,7 @@ def main(argv=None) -> None:
         cells = "".join(
             f"{b['@5'] if b['@5'] is not None else float('nan'):>7.3f}" for b in buckets
         )
-        print(f"{name:<24}{r['auc']:>7.4f}{r['ndcg']:>8.4f}{delta:>26}{cells}")
+        print(f"{name:<27}{r['auc']:>7.4f}{r['ndcg']:>8.4f}{delta:>26}{cells}")
     ceiling = results["ceiling: random data"]
     best = max((n for n in VARIANTS if n != "naive (multi_task)"), key=lambda n: results[n]["auc"])
     gap = ceiling["auc"] - base["auc"]

@@ -9,6 +9,7 @@ from tfrs_debias.layers import (
     GradientReversal,
     MixtureOfLogits,
     MMoE,
+    SliceCalibration,
 )
 
 
@@ -21,6 +22,7 @@ from tfrs_debias.layers import (
         MixtureOfLogits(4, 2, (8,)),
         FeatureEmbedding([POSITION, DEVICE], 4, {"x": [1, 2]}),
         BiasTower([POSITION, DEVICE], 2, 4, (8,), 0.1, 0.2),
+        SliceCalibration(2, 5, 7),
     ],
 )
 def test_get_config_round_trip(layer):

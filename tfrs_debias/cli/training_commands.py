@@ -41,6 +41,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         verbose=0 if args.quiet else "auto",
         overwrite=args.overwrite,
         keep_checkpoints=args.keep_checkpoints or None,
+        random_slice_files=args.random_slice_files,
     )
     if result.is_chief:
         print(result.summary())
@@ -93,6 +94,14 @@ def register(sub) -> None:
     )
     add_files_flag(p, "--train-files", "glob of training TFRecords")
     add_files_flag(p, "--valid-files", "glob of validation TFRecords", required=False)
+    add_files_flag(
+        p,
+        "--random-slice-files",
+        "glob of randomly exposed rows (the random_slice split of `ratings --slice-fraction`): "
+        "after training, the served score is corrected by weights fitted on them (intercept, "
+        "scale, log exposure counts of item and user; see metrics.json)",
+        required=False,
+    )
     add_schema_flags(p)
     add_model_flag(p, None, "estimator (default: position_debiased, or the --config's)")
     p.add_argument("--out", required=True, help="run directory")

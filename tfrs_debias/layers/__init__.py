@@ -6,5 +6,14 @@ from tfrs_debias.layers.gradient_reversal import GradientReversal
 from tfrs_debias.layers.mixture_of_logits import MixtureOfLogits
 from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.layers.mmoe import MMoE
+from tfrs_debias.layers.slice_calibration import SliceCalibration
 
-__all__ = ["MLP", "MMoE", "BiasTower", "FeatureEmbedding", "GradientReversal", "MixtureOfLogits"]
+__all__ = [
+    "MLP",
+    "MMoE",
+    "BiasTower",
+    "FeatureEmbedding",
+    "GradientReversal",
+    "MixtureOfLogits",
+    "SliceCalibration",
+]

@@ -20,6 +20,7 @@ from tfrs_debias.layers.feature_embedding import (
 )
 from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.layers.mmoe import MMoE
+from tfrs_debias.layers.slice_calibration import SliceCalibration
 from tfrs_debias.losses.doubly_robust import doubly_robust_terms
 from tfrs_debias.losses.ranking_losses import LIST_LOSSES
 from tfrs_debias.metrics.list_metrics import ListMRR, ListNDCG
@@ -47,7 +48,8 @@ def _ranking_task(name: str, loss: str) -> tfrs.tasks.Ranking:
 
 
 class BaseEstimator(tfrs.Model):
-    """Shared machinery; subclasses define ``forward`` (training) and ``debiased_logits``.
+    """Shared machinery; subclasses define ``forward`` (training) and
+    ``uncalibrated_logits`` (what they serve).
 
     Args:
       schema: the impression schema (ids, side, bias features; tasks = labels).
@@ -135,6 +137,14 @@ class BaseEstimator(tfrs.Model):
         else:
             self.relevance_mlp = MLP(config.hidden_units, dropout=config.dropout, name="relevance")
             self.relevance_head = keras.layers.Dense(self.num_tasks, name="relevance_logits")
+        self.calibration: SliceCalibration | None = None
+        if config.slice_calibration:
+            self.calibration = SliceCalibration(
+                self.num_tasks,
+                self.embedding.size(schema.user_id.name),
+                self.embedding.size(schema.item_id.name),
+                name="slice_calibration",
+            )
         self.imputation: MLP | None = None
         if config.propensity_weighting == "dr":
             self.imputation = MLP(
@@ -198,9 +208,24 @@ class BaseEstimator(tfrs.Model):
             return tf.concat([head(h[:, t]) for t, head in enumerate(self.task_heads)], axis=-1)
         return self.relevance_head(self.relevance_mlp(x, training=training))
 
-    def debiased_logits(self, features: Features) -> tf.Tensor:
-        """``[batch, num_tasks]`` logits served in production; reads no bias feature."""
+    def uncalibrated_logits(self, features: Features) -> tf.Tensor:
+        """``[batch, num_tasks]`` served logits before the slice calibration (each
+        estimator says what it serves); reads no bias feature."""
         return self.relevance_logits(features)
+
+    def debiased_logits(self, features: Features) -> tf.Tensor:
+        """``[batch, num_tasks]`` logits served in production: `uncalibrated_logits`,
+        corrected by the `SliceCalibration` fitted on a random slice when the model has
+        one. Reads no bias feature."""
+        logits = self.uncalibrated_logits(features)
+        if self.calibration is None:
+            return logits
+        user, item = self.schema.user_id.name, self.schema.item_id.name
+        return self.calibration(
+            logits,
+            self.embedding.index(user, tf.reshape(features[user], [-1])),
+            self.embedding.index(item, tf.reshape(features[item], [-1])),
+        )
 
     def task_values(self, logits: tf.Tensor) -> tf.Tensor:
         """``[batch, num_tasks]`` outputs from logits: probabilities (``σ``) for the

@@ -76,6 +76,9 @@ class EstimatorConfig:
       propensity_clip: propensities below it count as it (IPS weights <= 1 / clip).
       imputation_units: hidden widths of the imputation model of ``"dr"`` (over the
         relevance tower's input, which it does not train).
+      slice_calibration: serve the logit corrected by a `SliceCalibration` (intercept,
+        scale, and log exposure counts of the item and the user) fitted on a random
+        slice after training; `train` sets it when given ``random_slice_files``.
       task_losses: per task, ``"bce"`` (pointwise, binary labels), ``"softmax"``
         (listwise softmax cross-entropy over the rows of a request),
         ``"pairwise_logistic"`` (over the pairs of a request with different labels),
@@ -117,6 +120,7 @@ class EstimatorConfig:
     propensity_weighting: str = "none"
     propensity_clip: float = 0.05
     imputation_units: tuple[int, ...] = (64,)
+    slice_calibration: bool = False
     task_losses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

@@ -57,7 +57,7 @@ class FactorizedEstimator(PositionDebiasedEstimator):
             out["logits"] = combine_logits(mix, comps[..., 3], out["keep"], self.bias_combines)
         return out
 
-    def debiased_logits(self, features: Features) -> tf.Tensor:
+    def uncalibrated_logits(self, features: Features) -> tf.Tensor:
         alpha = self.config.item_marginal_alpha
         r = self.served_relevance(features)
         if alpha == 0:

@@ -122,7 +122,7 @@ class PositionDebiasedEstimator(BaseEstimator):
             )
         return r
 
-    def debiased_logits(self, features: Features) -> tf.Tensor:
+    def uncalibrated_logits(self, features: Features) -> tf.Tensor:
         return self.served_relevance(features)
 
     def bias_logits(self, features: Features, training: bool = False) -> tf.Tensor:

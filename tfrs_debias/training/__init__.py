@@ -2,6 +2,7 @@
 
 from tfrs_debias.training.data_pass import build_vocabularies
 from tfrs_debias.training.lazy_adam import LazyAdam, build_optimizer
+from tfrs_debias.training.slice_calibration import calibrate_on_slice
 from tfrs_debias.training.trainer import (
     STRATEGIES,
     TrainResult,
@@ -22,6 +23,7 @@ __all__ = [
     "auto_epochs",
     "build_optimizer",
     "build_vocabularies",
+    "calibrate_on_slice",
     "is_chief",
     "load_run",
     "make_strategy",

@@ -37,6 +37,7 @@ from tfrs_debias.training.examination_logger import examination_logger
 from tfrs_debias.training.lazy_adam import build_optimizer
 from tfrs_debias.training.run_directory import RunDirectory
 from tfrs_debias.training.run_state import RunState, completed_epochs
+from tfrs_debias.training.slice_calibration import calibrate_on_slice
 from tfrs_debias.training.truth_ndcg_logger import TruthNDCGLogger
 from tfrs_debias.training.weights_checkpoint import WeightsCheckpoint, save_model_weights
 
@@ -114,14 +115,21 @@ class TrainResult:
             for k, v in sorted(m["final"].items())
             if "auc" in k or k.endswith("loss")
         )
-        return "\n".join(
-            [
-                f"trained {m['model']} for {m['epochs_run']} epochs "
-                f"(batch {m['batch_size']}, best epoch {m['best_epoch']}): {shown}",
-                f"throughput {m['examples_per_sec']:,.0f} examples/s",
-                f"run written to {self.run_dir}",
-            ]
-        )
+        lines = [
+            f"trained {m['model']} for {m['epochs_run']} epochs "
+            f"(batch {m['batch_size']}, best epoch {m['best_epoch']}): {shown}",
+            f"throughput {m['examples_per_sec']:,.0f} examples/s",
+        ]
+        calibration = m.get("slice_calibration")
+        if calibration:
+            fitted = ", ".join(
+                f"{task} AUC {t['slice_auc_before']:.4f} -> {t['slice_auc_after']:.4f}"
+                for task, t in calibration["tasks"].items()
+                if t is not None
+            )
+            rows = calibration["rows"]
+            lines.append(f"calibrated on {rows} random-slice rows: {fitted or 'no task fitted'}")
+        return "\n".join([*lines, f"run written to {self.run_dir}"])
 
 
 def train(
@@ -142,6 +150,7 @@ def train(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     overwrite: bool = False,
     keep_checkpoints: int | None = 2,
+    random_slice_files: str | Sequence[str] | None = None,
 ) -> TrainResult:
     """Trains ``config.model`` on ``train_files`` and writes the run to ``out_dir``.
 
@@ -176,6 +185,10 @@ def train(
         `RunConflictError` for those.
       keep_checkpoints: per-epoch checkpoints kept: the last ``keep_checkpoints`` and
         the best epoch's (`CheckpointRetention`). Defaults to 2; None keeps every one.
+      random_slice_files: glob(s) of a randomly exposed slice (``random_slice`` of
+        ``tfrs-debias ratings --slice-fraction``). After training, the served logit is
+        corrected by a `SliceCalibration` fitted on it (`calibrate_on_slice`; weights
+        in ``metrics.json`` under ``slice_calibration``).
 
     Returns:
       `TrainResult` with the trained model, history and metrics.
@@ -189,6 +202,9 @@ def train(
     valid_paths = expand_files(valid_files) if valid_files else []
     schema = schema.for_tasks(config.tasks or None)
     config = config.with_tasks(schema.tasks)
+    slice_paths = expand_files(random_slice_files) if random_slice_files else []
+    if slice_paths:
+        config = config.replace(slice_calibration=True)
     chief = is_chief(strategy)
     run = RunDirectory(out_dir)
     known = {"config": config.to_dict(), "schema": schema.to_dict()}
@@ -197,7 +213,7 @@ def train(
     if validate != "none":
         limit = None if validate == "all" else 10_000
         validate_files(
-            train_paths + valid_paths, schema, max_records_per_file=limit
+            train_paths + valid_paths + slice_paths, schema, max_records_per_file=limit
         ).raise_if_invalid()
 
     with located_errors(train_paths + valid_paths, schema):
@@ -222,6 +238,7 @@ def train(
         "training": {
             "train_files": train_paths,
             "valid_files": valid_paths,
+            "random_slice_files": slice_paths,
             "epochs": epochs,
             "batch_size": batch_size,
             "steps_per_epoch": steps,
@@ -342,6 +359,11 @@ def train(
         "resumed_at_epoch": resumed_epochs or None,
         "final": {k: v[best] for k, v in hist.items() if len(v) > best},
     }
+    if slice_paths:
+        with located_errors(slice_paths, schema):
+            metrics["slice_calibration"] = calibrate_on_slice(
+                model, train_paths, slice_paths, schema
+            )
     # Every worker saves (saving reads variables with collectives); the non-chief's
     # copy goes to its scratch folder, removed after.
     save_run(work_dir, model, metrics, hist)
