@@ -21,10 +21,10 @@ from tfrs_debias.layers.feature_embedding import (
 from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.layers.mmoe import MMoE
 from tfrs_debias.layers.slice_calibration import SliceCalibration
-from tfrs_debias.losses.doubly_robust import doubly_robust_terms
 from tfrs_debias.losses.ranking_losses import LIST_LOSSES
 from tfrs_debias.metrics.list_metrics import ListMRR, ListNDCG
 from tfrs_debias.models.config import LIST_LOSS_NAMES, REGRESSION_LOSSES, EstimatorConfig
+from tfrs_debias.models.propensity_weighting import PropensityWeighting, check_propensity_config
 from tfrs_debias.schema import ImpressionSchema
 
 Features = Mapping[str, tf.Tensor]
@@ -47,7 +47,7 @@ def _ranking_task(name: str, loss: str) -> tfrs.tasks.Ranking:
     )
 
 
-class BaseEstimator(tfrs.Model):
+class BaseEstimator(PropensityWeighting, tfrs.Model):
     """Shared machinery; subclasses define ``forward`` (training) and
     ``uncalibrated_logits`` (what they serve).
 
@@ -77,20 +77,7 @@ class BaseEstimator(tfrs.Model):
                 f"tasks {binary_only} have real-valued labels: use task_losses 'mse' or "
                 "'weighted_logistic' (or a list loss) for them, not 'bce'"
             )
-        if config.propensity_weighting != "none" and schema.propensity is None:
-            raise ValueError(
-                f"propensity_weighting {config.propensity_weighting!r} needs a propensity "
-                "feature (role 'propensity') in the logs; `tfrs-debias ratings` writes an "
-                "estimated one, `convert --propensity` maps a logged one"
-            )
-        if config.propensity_weighting == "dr" and (
-            set(config.task_losses) != {"bce"} or schema.bias_features or schema.popularity_features
-        ):
-            raise ValueError(
-                "propensity_weighting 'dr' (doubly robust) is for ratings data: binary tasks "
-                "with task loss 'bce' and no bias or popularity features (on click logs the "
-                "bias tower is the correction); use 'ips' or 'snips' there"
-            )
+        check_propensity_config(schema, config)
         if any(x in LIST_LOSS_NAMES for x in config.task_losses) and schema.request_id is None:
             raise ValueError(
                 f"task_losses {config.task_losses} need a request_id feature to group rows "
@@ -145,11 +132,7 @@ class BaseEstimator(tfrs.Model):
                 self.embedding.size(schema.item_id.name),
                 name="slice_calibration",
             )
-        self.imputation: MLP | None = None
-        if config.propensity_weighting == "dr":
-            self.imputation = MLP(
-                config.imputation_units, output_units=self.num_tasks, name="imputation"
-            )
+        self.imputation = self.make_imputation()
 
     # -- what this estimator serves (the one owner of the served path's inputs) ------
     @property
@@ -275,24 +258,6 @@ class BaseEstimator(tfrs.Model):
         """``[batch, num_tasks]`` float labels."""
         return tf.stack([tf.cast(features[t], tf.float32) for t in self.task_names], axis=-1)
 
-    def example_weights(self, features: Features) -> tf.Tensor | None:
-        """``[batch]`` inverse-propensity weights of the loss, or None (unweighted).
-
-        ``propensity_weighting``: ``"ips"`` weighs each example by ``1 / max(p, clip)``
-        (the logged propensity ``p``, clipped from below: at most ``1 / clip``);
-        ``"snips"`` divides those by their batch mean (self-normalised: lower variance,
-        the weights average 1)."""
-        mode = self.config.propensity_weighting
-        if mode == "none":
-            return None
-        prop = self.schema.propensity
-        assert prop is not None  # (checked in __init__)
-        p = tf.reshape(tf.cast(features[prop.name], tf.float32), [-1])
-        weights = 1.0 / tf.maximum(p, self.config.propensity_clip)
-        if mode in ("snips", "dr"):
-            weights = weights / tf.reduce_mean(weights)
-        return weights
-
     def task_loss(
         self,
         labels: tf.Tensor,
@@ -379,37 +344,6 @@ class BaseEstimator(tfrs.Model):
             for metric, scores in zip(self.list_metrics, (served, served, full, full), strict=True):
                 metric.update_state(labels, scores, ids)
         return {m.name: m.result() for m in self.metrics}
-
-    def doubly_robust_loss(
-        self,
-        inputs: Features,
-        logits: tf.Tensor,
-        labels: tf.Tensor,
-        weights: tf.Tensor,
-        training: bool = False,
-    ) -> tf.Tensor:
-        """DR-JL's terms beyond the weighted error (`doubly_robust_terms`): the imputed
-        error on sampled pairs (each row's user with the next row's item) minus its
-        weighted value on the observed pairs, plus the imputation model's loss."""
-        sampled = dict(inputs)
-        for f in self.schema.by_role("item_id", "item_feature"):
-            sampled[f.name] = tf.roll(inputs[f.name], shift=1, axis=0)
-        assert self.imputation is not None  # (made when propensity_weighting is "dr")
-        sampled_logits = self.forward(sampled, training=training)["logits"]
-        imputed = self.imputation(tf.stop_gradient(self.pair_vector(inputs)))
-        sampled_imputed = self.imputation(tf.stop_gradient(self.pair_vector(sampled)))
-        total = tf.constant(0.0)
-        for t, weight in enumerate(self.config.task_weights):
-            terms = doubly_robust_terms(
-                labels[:, t],
-                logits[:, t],
-                imputed[:, t],
-                sampled_logits[:, t],
-                sampled_imputed[:, t],
-                weights,
-            )
-            total += weight * tf.nn.compute_average_loss(terms["imputed"] + terms["imputation"])
-        return total
 
     def extra_loss(self, outputs: dict[str, tf.Tensor], labels: tf.Tensor) -> tf.Tensor:
         """Hook for additional losses on the forward outputs (anchoring)."""

@@ -8,7 +8,6 @@ early-stopping state from `RunState`, and the data stream from where it stopped.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from tfrs_debias.training.lazy_adam import build_optimizer
 from tfrs_debias.training.run_directory import RunDirectory
 from tfrs_debias.training.run_state import RunState, completed_epochs
 from tfrs_debias.training.slice_calibration import calibrate_on_slice
+from tfrs_debias.training.train_result import TrainResult
 from tfrs_debias.training.truth_ndcg_logger import TruthNDCGLogger
 from tfrs_debias.training.weights_checkpoint import WeightsCheckpoint, save_model_weights
 
@@ -96,40 +96,6 @@ def auto_epochs(rows: int, batch_size: int) -> int:
     ends a run sooner and keeps the best epoch's weights."""
     steps = max(1, math.ceil(rows / batch_size))
     return int(min(MAX_AUTO_EPOCHS, max(5, math.ceil(MIN_TRAINING_STEPS / steps))))
-
-
-@dataclasses.dataclass
-class TrainResult:
-    run_dir: str
-    model: BaseEstimator
-    history: dict[str, list[float]]
-    metrics: dict[str, Any]
-    is_chief: bool = True
-
-    def summary(self) -> str:
-        """Lines for people: epochs, epoch-mean losses and AUCs of the kept weights,
-        throughput, where the run is."""
-        m = self.metrics
-        shown = ", ".join(
-            f"{k}={v:.4f}"
-            for k, v in sorted(m["final"].items())
-            if "auc" in k or k.endswith("loss")
-        )
-        lines = [
-            f"trained {m['model']} for {m['epochs_run']} epochs "
-            f"(batch {m['batch_size']}, best epoch {m['best_epoch']}): {shown}",
-            f"throughput {m['examples_per_sec']:,.0f} examples/s",
-        ]
-        calibration = m.get("slice_calibration")
-        if calibration:
-            fitted = ", ".join(
-                f"{task} AUC {t['slice_auc_before']:.4f} -> {t['slice_auc_after']:.4f}"
-                for task, t in calibration["tasks"].items()
-                if t is not None
-            )
-            rows = calibration["rows"]
-            lines.append(f"calibrated on {rows} random-slice rows: {fitted or 'no task fitted'}")
-        return "\n".join([*lines, f"run written to {self.run_dir}"])
 
 
 def train(
