@@ -81,7 +81,7 @@ class PropensityWeighting:
         training: bool = False,
     ) -> tf.Tensor:
         """DR-JL's terms beyond the weighted error (`doubly_robust_terms`): the imputed
-        error on sampled pairs (each row's user with the next row's item) minus its
+        error on sampled pairs (each row's user with the previous row's item) minus its
         weighted value on the observed pairs, plus the imputation model's loss."""
         sampled = dict(inputs)
         for f in self.schema.by_role("item_id", "item_feature"):
