@@ -40,9 +40,11 @@ def test_default_model_matches_pbm_on_a_search_like_log(search, tmp_path):
     ppl = result["perplexity"]
     # Measured: ours 1.39271, PBM 1.39573; rank CTR 1.4438 and document CTR 1.5142.
     assert ppl["model"] <= ppl["pbm"] < min(ppl["rank_ctr"], ppl["doc_ctr"]), ppl
-    # The learned curve against the truth 1/(1 + rank): measured 2.3% mean, 4.8% max.
+    # The learned curve against the truth 1/(1 + rank): measured 2.3% mean, 4.8% max
+    # (training seeds 1 and 2: 3.9% / 8.8% and 2.3% / 6.4%; without bias-feature dropout
+    # 5.0–10.0% / 15–27%, and on the earlier, near-deterministic preset 26% / 80%).
     exam = Evaluator(search.truth()).examination(ours)
-    assert exam["mean_error"] < 0.04 and exam["max_error"] < 0.08, exam
+    assert exam["mean_error"] < 0.05 and exam["max_error"] < 0.12, exam
     # Negative control: without a bias part the clicks are explained worse than PBM
     # (measured 1.5143, as badly as document CTR's 1.5142).
     naive = Scorer.from_estimator(_train(search, "multi_task", str(tmp_path / "naive")))
