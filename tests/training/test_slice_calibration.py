@@ -130,3 +130,23 @@ def test_too_small_a_slice_leaves_the_score_alone(mnar, naive, tmp_path):
     )
     report = calibrate_on_slice(model, mnar.require("train"), few, mnar.schema())
     assert report == {"rows": 20, "tasks": {"click": None}}
+
+
+def test_a_bad_slice_record_is_named_and_nothing_is_written(mnar, tmp_path, capsys):
+    from tfrs_debias.cli import main
+
+    records = list(tf.data.TFRecordDataset(mnar.require("random_slice")).as_numpy_iterator())
+    example = tf.train.Example.FromString(records[7])
+    example.features.feature["click"].int64_list.value[:] = [2]
+    records[7] = example.SerializeToString()
+    bad = str(tmp_path / "random_slice-00000-of-00001.tfrecord")
+    with tf.io.TFRecordWriter(bad) as writer:
+        for record in records:
+            writer.write(record)
+    out = str(tmp_path / "run")
+    args = ["train", "--train-files", mnar.require("train")[0], "--random-slice-files", bad]
+    code = main([*args, "--schema", mnar.schema_path, "--out", out, "--epochs", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"{bad}: record 7: label 'click' must be 0 or 1, got 2" in err
+    assert "Traceback" not in err and not os.path.exists(os.path.join(out, "model"))
