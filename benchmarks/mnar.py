@@ -11,13 +11,17 @@ per-user NDCG@5 (binary gain, users with a positive), overall and per user-activ
 item-popularity bucket, with a paired bootstrap 95% interval of the difference to
 the naive model. A model trained on fully random data of the same size is the ceiling.
 
+Prints the table and writes it as ``OUT/mnar.png`` (AUC per variant, and the NDCG@5
+difference to naive with its interval) beside ``OUT/mnar.json``.
+
 Usage: python benchmarks/mnar.py [--seed 0] [--users 1000] [--items 500]
-       [--rating-effect 0.8] [--popularity-effect 1.0]
+       [--rating-effect 0.8] [--popularity-effect 1.0] [--out mnar_output]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 
@@ -86,6 +90,32 @@ def evaluate(model, folder: LogDirectory) -> dict:
     }
 
 
+def plot(rows: list[dict], path: str, title: str) -> None:
+    """Two panels: AUC per variant (the random-data ceiling dashed), and the NDCG@5
+    difference to naive with its paired bootstrap 95% interval."""
+    from matplotlib.figure import Figure
+
+    names = [r["variant"] for r in rows]
+    y = np.arange(len(rows))[::-1]
+    fig = Figure(figsize=(10, 0.35 * len(rows) + 1.5))
+    left, right = fig.subplots(1, 2, sharey=True)
+    left.barh(y, [r["auc"] for r in rows], color="tab:blue")
+    ceiling = [r["auc"] for r in rows if r["variant"].startswith("ceiling")]
+    if ceiling:
+        left.axvline(ceiling[0], color="k", linestyle="--", linewidth=1)
+    left.set_xlim(min(r["auc"] for r in rows) - 0.02, max(r["auc"] for r in rows) + 0.01)
+    left.set_yticks(y, names, fontsize=8)
+    left.set_xlabel("AUC on the random test")
+    delta = np.array([r["ndcg_delta"] for r in rows])
+    err = np.array([[r["ndcg_delta"] - r["low"], r["high"] - r["ndcg_delta"]] for r in rows]).T
+    right.errorbar(delta, y, xerr=err, fmt="o", color="tab:orange", capsize=3)
+    right.axvline(0, color="k", linewidth=1)
+    right.set_xlabel("NDCG@5 − naive (95% CI)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--seed", type=int, default=0)
@@ -93,6 +123,7 @@ def main(argv=None) -> None:
     p.add_argument("--items", type=int, default=500)
     p.add_argument("--rating-effect", type=float, default=MnarRatingsConfig.rating_effect)
     p.add_argument("--popularity-effect", type=float, default=MnarRatingsConfig.popularity_effect)
+    p.add_argument("--out", default="mnar_output", help="where mnar.png and mnar.json go")
     args = p.parse_args(argv)
     config = MnarRatingsConfig(
         num_users=args.users,
@@ -143,14 +174,34 @@ def main(argv=None) -> None:
     header = f"{'variant':<27}{'AUC':>7}{'NDCG@5':>8}{'vs naive [95% CI]':>26}"
     header += f"{'new':>7}{'power':>7}{'tail':>7}{'head':>7}"
     print(header)
+    rows = []
     for name, r in results.items():
         low, high = paired_interval(r["per_user"], base["per_user"])
+        rows.append(
+            {
+                "variant": name,
+                "auc": r["auc"],
+                "ndcg": r["ndcg"],
+                "ndcg_delta": r["ndcg"] - base["ndcg"],
+                "low": low,
+                "high": high,
+            }
+        )
         delta = f"{r['ndcg'] - base['ndcg']:+.4f} [{low:+.4f}, {high:+.4f}]"
         buckets = [r["users"]["new"], r["users"]["power"], r["items"]["tail"], r["items"]["head"]]
         cells = "".join(
             f"{b['@5'] if b['@5'] is not None else float('nan'):>7.3f}" for b in buckets
         )
         print(f"{name:<27}{r['auc']:>7.4f}{r['ndcg']:>8.4f}{delta:>26}{cells}")
+    os.makedirs(args.out, exist_ok=True)
+    title = (
+        f"MNAR ratings: {args.users} users x {args.items} items, self-selection "
+        f"{args.rating_effect}, seed {args.seed}"
+    )
+    plot(rows, os.path.join(args.out, "mnar.png"), title)
+    with open(os.path.join(args.out, "mnar.json"), "w") as fh:
+        json.dump({"title": title, "rows": rows}, fh, indent=2)
+    print(f"plot: {os.path.join(args.out, 'mnar.png')}")
     ceiling = results["ceiling: random data"]
     best = max((n for n in VARIANTS if n != "naive (multi_task)"), key=lambda n: results[n]["auc"])
     gap = ceiling["auc"] - base["auc"]
