@@ -12,6 +12,14 @@ from tfrs_debias.models.registry import REGISTRY
 
 COMBINES = ("multiply", "add")
 PROPENSITY_WEIGHTINGS = ("none", "ips", "snips", "dr")
+
+
+def doubly_robust_fits(schema) -> bool:
+    """Whether ``propensity_weighting="dr"`` can train on ``schema``: ratings data, with
+    no bias or popularity features (on click logs the bias tower is the correction)."""
+    return not (schema.bias_features or schema.popularity_features)
+
+
 #: `tfrs_debias.training.build_optimizer`'s names (a test keeps the two in step).
 OPTIMIZERS = ("lazy_adam", "adam")
 #: The per-task loss names: the pointwise ones (``bce`` for binary labels; ``mse`` and

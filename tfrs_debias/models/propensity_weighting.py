@@ -13,7 +13,7 @@ from typing import Any
 from tfrs_debias.backend import tf
 from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.losses.doubly_robust import doubly_robust_terms
-from tfrs_debias.models.config import EstimatorConfig
+from tfrs_debias.models.config import EstimatorConfig, doubly_robust_fits
 from tfrs_debias.schema import ImpressionSchema
 
 Features = Mapping[str, tf.Tensor]
@@ -28,7 +28,7 @@ def check_propensity_config(schema: ImpressionSchema, config: EstimatorConfig) -
             "estimated one, `convert --propensity` maps a logged one"
         )
     if config.propensity_weighting == "dr" and (
-        set(config.task_losses) != {"bce"} or schema.bias_features or schema.popularity_features
+        set(config.task_losses) != {"bce"} or not doubly_robust_fits(schema)
     ):
         raise ValueError(
             "propensity_weighting 'dr' (doubly robust) is for ratings data: binary tasks "

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tfrs_debias.models.config import doubly_robust_fits
 from tfrs_debias.models.registry import estimator_entry
 
 COMMON = {
@@ -75,7 +76,7 @@ class SearchSpace:
         if schema.propensity is None:
             return self
         entries: dict[str, Any] = dict(PROPENSITY)
-        if not (schema.bias_features or schema.popularity_features):
+        if doubly_robust_fits(schema):
             entries["propensity_weighting"] = [*entries["propensity_weighting"], "dr"]
         return SearchSpace(self.model, {**entries, **self.entries})
 

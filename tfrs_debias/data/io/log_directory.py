@@ -65,8 +65,7 @@ class LogDirectory:
         """The validation shards that match ``train_split``: ``full_valid`` for the
         full-information twin's ``full_train`` (its early stopping then watches the
         labels it learns from), ``oracle_valid`` for ``oracle_train``, else ``valid``."""
-        twin = train_split[: -len("train")] + "valid" if train_split.endswith("train") else ""
-        return self.files(twin) or self.require("valid")
+        return self.files(train_split.removesuffix("train") + "valid") or self.require("valid")
 
     @property
     def splits(self) -> tuple[str, ...]:
