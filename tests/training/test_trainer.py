@@ -141,6 +141,21 @@ def test_training_refuses_malformed_input_with_clear_message(small_sim_dir, tmp_
     assert not os.path.exists(os.path.join(out, "model"))
 
 
+def test_a_config_the_model_refuses_writes_no_run_folder(small_sim_dir, tmp_path, capsys):
+    """The estimator's config checks run before the run folder exists: a refused config
+    leaves nothing behind that would block the corrected rerun."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"propensity_weighting": "ips"}))  # the logs have none
+    out = str(tmp_path / "run")
+    files = f"{small_sim_dir}/train-*"
+    args = ["train", "--train-files", files, "--out", out, "--epochs", "1", "--quiet"]
+    code = main([*args, "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "propensity_weighting 'ips' needs a propensity feature" in err
+    assert "Traceback" not in err and not os.path.exists(out)
+
+
 def test_malformed_record_past_the_sample_is_still_named(small_sim_dir, tmp_path):
     path = _bad_copy(small_sim_dir, str(tmp_path / "bad"), bad_row=30000, drop="device")
     with pytest.raises(InvalidDataError, match=r"record 30000: missing feature 'device'"):

@@ -47,6 +47,30 @@ def _ranking_task(name: str, loss: str) -> tfrs.tasks.Ranking:
     )
 
 
+def check_config(schema: ImpressionSchema, config: EstimatorConfig) -> EstimatorConfig:
+    """``config`` with the schema's tasks filled in; a ``ValueError`` naming what is wrong
+    when the estimators cannot train with it on ``schema`` (loss vs label kind, list
+    losses without request ids, the propensity weighting). Cheap: `train` runs it
+    before it writes anything."""
+    config = config.with_tasks(schema.tasks, schema.real_valued_tasks)
+    binary_only = [
+        t
+        for t, loss in zip(config.tasks, config.task_losses, strict=True)
+        if loss == "bce" and t in schema.real_valued_tasks
+    ]
+    if binary_only:
+        raise ValueError(
+            f"tasks {binary_only} have real-valued labels: use task_losses 'mse' or "
+            "'weighted_logistic' (or a list loss) for them, not 'bce'"
+        )
+    check_propensity_config(schema, config)
+    if any(x in LIST_LOSS_NAMES for x in config.task_losses) and schema.request_id is None:
+        raise ValueError(
+            f"task_losses {config.task_losses} need a request_id feature to group rows into lists"
+        )
+    return config
+
+
 class BaseEstimator(PropensityWeighting, tfrs.Model):
     """Shared machinery; subclasses define ``forward`` (training) and
     ``uncalibrated_logits`` (what they serve).
@@ -66,23 +90,7 @@ class BaseEstimator(PropensityWeighting, tfrs.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        config = (config or EstimatorConfig()).with_tasks(schema.tasks, schema.real_valued_tasks)
-        binary_only = [
-            t
-            for t, loss in zip(config.tasks, config.task_losses, strict=True)
-            if loss == "bce" and t in schema.real_valued_tasks
-        ]
-        if binary_only:
-            raise ValueError(
-                f"tasks {binary_only} have real-valued labels: use task_losses 'mse' or "
-                "'weighted_logistic' (or a list loss) for them, not 'bce'"
-            )
-        check_propensity_config(schema, config)
-        if any(x in LIST_LOSS_NAMES for x in config.task_losses) and schema.request_id is None:
-            raise ValueError(
-                f"task_losses {config.task_losses} need a request_id feature to group rows "
-                "into lists"
-            )
+        config = check_config(schema, config or EstimatorConfig())
         self.schema = schema
         self.config = config
         self.vocabularies = vocabulary_arrays(vocabularies)

@@ -28,6 +28,7 @@ from tfrs_debias.data.io.reader import make_dataset
 from tfrs_debias.data.io.validation import located_errors, validate_files
 from tfrs_debias.layers.feature_embedding import vocabulary_lists
 from tfrs_debias.models import BaseEstimator, EstimatorConfig, build_estimator
+from tfrs_debias.models.build import check_trainable
 from tfrs_debias.schema import ImpressionSchema
 from tfrs_debias.training.checkpoint_retention import CheckpointRetention
 from tfrs_debias.training.data_pass import build_vocabularies, count_rows
@@ -171,6 +172,7 @@ def train(
     slice_paths = expand_files(random_slice_files) if random_slice_files else []
     if slice_paths:
         config = config.replace(slice_calibration=True)
+    check_trainable(schema, config)  # a config the model refuses writes no run folder
     chief = is_chief(strategy)
     run = RunDirectory(out_dir)
     known = {"config": config.to_dict(), "schema": schema.to_dict()}
