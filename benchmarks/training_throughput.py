@@ -6,7 +6,11 @@ default `EstimatorConfig` (LazyAdam). Plain: `plain_tfrs.PlainRanker` with Keras
 over `plain_tfrs.plain_dataset` (record shuffle, batch, parse). Each model keeps one
 input iterator and one compiled train function for the whole run (no per-window
 start-up), trains in interleaved windows of `--steps` steps after a warm-up, and its
-figure is the median window: host noise hits every model alike.
+figure is the median window: host noise hits every model alike. Each window starts after
+`--settle` idle seconds: the models' input pipelines run ahead in background threads,
+and without the pause the pipeline of the model timed just before refills its prefetch
+buffer inside the next model's window (with four of ours and the plain model, that
+took 5-10 points off every figure).
 
 Usage: python benchmarks/training_throughput.py [--data DIR] [--windows 6] [--steps 40]
        [--models multi_task,position_debiased,factorized,anchored_factorized]
@@ -40,8 +44,11 @@ class Runner:
         self.iterator = iter(ds)
         self.step = model.make_train_function()
 
-    def run(self, steps: int) -> float:
-        """Seconds for ``steps`` steps (the last step's outputs fetched)."""
+    def run(self, steps: int, settle: float = 0.0) -> float:
+        """Seconds for ``steps`` steps (the last step's outputs fetched), after
+        ``settle`` seconds in which the other models' input pipelines refill their
+        prefetch buffers (their background threads would otherwise run in this window)."""
+        time.sleep(settle)
         start = time.perf_counter()
         for _ in range(steps):
             logs = self.step(self.iterator)
@@ -56,6 +63,12 @@ def main(argv=None) -> None:
     p.add_argument("--steps", type=int, default=40, help="training steps per window")
     p.add_argument("--windows", type=int, default=6, help="timed windows per model")
     p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=2.0,
+        help="idle seconds before each window (other pipelines refill their buffers)",
+    )
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or tmp
@@ -80,7 +93,7 @@ def main(argv=None) -> None:
         seconds = {name: [] for name in runners}
         for _ in range(args.windows):
             for name, runner in runners.items():
-                seconds[name].append(runner.run(args.steps))
+                seconds[name].append(runner.run(args.steps, args.settle))
     rate = {n: args.steps * args.batch_size / float(np.median(s)) for n, s in seconds.items()}
     base = rate["plain TFRS"]
     print(f"{'model':<22}{'examples/s':>12}{'vs plain TFRS':>15}")

@@ -14,6 +14,12 @@ Training-only regularisers:
   with probability ``observation_dropout``, so the relevance tower must explain those
   clicks alone. `BiasTower` returns the keep mask; the estimator applies it.
 
+When every bias feature is categorical (position, device, surface...), the tower's
+output depends on the example only through its cell (the tuple of indices, after
+dropout), so ``call`` runs the MLP once per cell of the cross and gathers each example's
+row: the same logits, at the cost of ``cells`` rows instead of ``batch`` rows (55 against
+4096 for 10 positions x 4 devices).
+
 Both draw stateless random numbers from a seed and a counter of training calls kept as a
 (non-trainable) weight, so the masks are checkpointed with the model: a killed run
 resumed from its backup draws the masks the uninterrupted run would have.
@@ -35,6 +41,8 @@ from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.schema import Feature
 
 MAX_CROSS_SIZE = 1_000_000
+#: Up to this many cells, ``call`` computes the tower once per cell and gathers.
+MAX_TABLE_CELLS = 4096
 
 
 @keras.utils.register_keras_serializable(package="tfrs_debias")
@@ -89,7 +97,11 @@ class BiasTower(keras.layers.Layer):
                 f"crossing bias features {self._categorical} gives {self._cross_size} "
                 f"cells (> {MAX_CROSS_SIZE}); give them smaller vocabularies"
             )
+        self._sizes = sizes
         self._radix = [int(np.prod(sizes[i + 1 :])) for i in range(len(sizes))]
+        cells = int(np.prod(sizes)) if sizes else 0
+        all_categorical = len(self._categorical) == len(self.features)
+        self._table_cells = cells if all_categorical and cells <= MAX_TABLE_CELLS else 0
         self.cross_embedding = (
             keras.layers.Embedding(self._cross_size, self.embedding_dim, name="cross_embedding")
             if self._cross_size
@@ -130,25 +142,41 @@ class BiasTower(keras.layers.Layer):
             out[name] = idx
         return out
 
+    def _cell(self, idx: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        """Each example's cell of the cross: ``Σ_n idx_n · radix_n``."""
+        return tf.add_n([idx[n] * r for n, r in zip(self._categorical, self._radix, strict=True)])
+
+    def _hidden(self, idx: Mapping[str, tf.Tensor], floats: list[tf.Tensor]) -> tf.Tensor:
+        parts = [self.embedding.embed(n, idx[n]) for n in self._categorical]
+        if self.cross_embedding is not None:
+            parts.append(self.cross_embedding(self._cell(idx)))
+        return self.mlp(tf.concat(parts + floats, axis=-1))
+
     def representation(
         self, features: Mapping[str, tf.Tensor], training: bool = False
     ) -> tf.Tensor:
         """``[batch, hidden_units[-1]]``: the hidden layer the bias logits are read from."""
-        idx = self.indices(features, training)
-        parts = [self.embedding.embed(n, idx[n]) for n in self._categorical]
-        if self.cross_embedding is not None:
-            cell = tf.add_n(
-                [idx[n] * r for n, r in zip(self._categorical, self._radix, strict=True)]
-            )
-            parts.append(self.cross_embedding(cell))
-        parts += [
+        floats = [
             tf.reshape(tf.cast(features[f.name], tf.float32), [-1, 1])
             for f in self.features
             if f.dtype == "float32"
         ]
-        return self.mlp(tf.concat(parts, axis=-1))
+        return self._hidden(self.indices(features, training), floats)
+
+    def cell_logits(self) -> tf.Tensor:
+        """``[cells, num_tasks]``: the bias logits of every cell of the cross (every
+        combination of the categorical features' indices, unknown included), row
+        ``Σ_n idx_n · radix_n``. Only when every bias feature is categorical."""
+        cell = tf.range(self._table_cells, dtype=tf.int64)
+        idx = {
+            n: (cell // r) % size
+            for n, r, size in zip(self._categorical, self._radix, self._sizes, strict=True)
+        }
+        return self.head(self._hidden(idx, []))
 
     def call(self, features: Mapping[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        if self._table_cells:
+            return tf.gather(self.cell_logits(), self._cell(self.indices(features, training)))
         return self.head(self.representation(features, training))
 
     def observation_mask(self, batch_size: tf.Tensor, training: bool = False) -> tf.Tensor:

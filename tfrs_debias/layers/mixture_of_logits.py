@@ -35,7 +35,10 @@ class MixtureOfLogits(keras.layers.Layer):
     def gate_weights(self, gate_inputs: tf.Tensor) -> tf.Tensor:
         """``[batch, num_tasks, num_components]``, each row a softmax."""
         logits = tf.reshape(self.gate(gate_inputs), [-1, self.num_tasks, self.num_components])
-        return tf.nn.softmax(logits, axis=-1)
+        # Written out: oneDNN's softmax kernel over a last axis of 3 cost ~0.5 ms per
+        # 4096-row step, more than the gate's matmul.
+        e = tf.exp(logits - tf.reduce_max(logits, axis=-1, keepdims=True))
+        return e / tf.reduce_sum(e, axis=-1, keepdims=True)
 
     @staticmethod
     def mix(gates: tf.Tensor, components: tf.Tensor) -> tf.Tensor:

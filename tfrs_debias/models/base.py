@@ -191,9 +191,12 @@ class BaseEstimator(PropensityWeighting, tfrs.Model):
         the relevance tower's input."""
         return tf.concat(self.side_vectors(features), axis=-1)
 
-    def relevance_logits(self, features: Features, training: bool = False) -> tf.Tensor:
-        """``[batch, num_tasks]`` user x item logits ``r_t(u, i)``."""
-        x = self.pair_vector(features)
+    def relevance_logits(
+        self, features: Features, training: bool = False, vectors: Sequence | None = None
+    ) -> tf.Tensor:
+        """``[batch, num_tasks]`` user x item logits ``r_t(u, i)``; ``vectors`` are the
+        batch's `side_vectors` when the caller has them already (one lookup per step)."""
+        x = tf.concat(self.side_vectors(features) if vectors is None else vectors, axis=-1)
         if self.config.num_experts:
             h = self.mmoe(x)  # [B, T, H]
             return tf.concat([head(h[:, t]) for t, head in enumerate(self.task_heads)], axis=-1)

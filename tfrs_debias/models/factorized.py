@@ -40,8 +40,9 @@ class FactorizedEstimator(PositionDebiasedEstimator):
     def components(self, features: Features, training: bool = False) -> dict[str, tf.Tensor]:
         """``{"components": [B, T, 4], "gates": [B, T, 3], "keep": [B, 1], "aux_loss"}``:
         components in `COMPONENTS` order, gates over the three relevance components."""
-        user, item, _ = self.side_vectors(features)
-        r = self.training_relevance(features, training)
+        vectors = self.side_vectors(features)
+        user, item, _ = vectors
+        r = self.training_relevance(features, training, vectors)
         s, keep, adv_loss = self.bias_outputs(features, r, training)
         comps = tf.stack([r, self.user_tower(user), self.item_tower(item), s], axis=-1)
         gates = self.mixture.gate_weights(tf.concat([user, item], axis=-1))
@@ -59,10 +60,11 @@ class FactorizedEstimator(PositionDebiasedEstimator):
 
     def uncalibrated_logits(self, features: Features) -> tf.Tensor:
         alpha = self.config.item_marginal_alpha
-        r = self.served_relevance(features)
         if alpha == 0:
-            return r
-        user, item, _ = self.side_vectors(features)
+            return self.served_relevance(features)
+        vectors = self.side_vectors(features)
+        user, item, _ = vectors
+        r = self.served_relevance(features, vectors)
         gates = self.mixture.gate_weights(tf.concat([user, item], axis=-1))
         g_r, g_c = gates[..., 0], gates[..., 2]
         return (g_r * r + alpha * g_c * self.item_tower(item)) / (g_r + alpha * g_c)

@@ -105,16 +105,18 @@ class PositionDebiasedEstimator(BaseEstimator):
             cols.append(tf.math.log1p(tf.maximum(x, 0.0)))
         return self.popularity_tower(tf.stack(cols, axis=-1))
 
-    def training_relevance(self, features: Features, training: bool = False) -> tf.Tensor:
+    def training_relevance(
+        self, features: Features, training: bool = False, vectors: Sequence | None = None
+    ) -> tf.Tensor:
         """``r + pop(F)``: the relevance logit as the training path uses it."""
-        r = self.relevance_logits(features, training)
+        r = self.relevance_logits(features, training, vectors)
         if self.popularity_tower is not None:
             r += self.popularity_logits(features)
         return r
 
-    def served_relevance(self, features: Features) -> tf.Tensor:
+    def served_relevance(self, features: Features, vectors: Sequence | None = None) -> tf.Tensor:
         """``r + κ · (pop(F) − pop(F_neutral))``; just ``r`` when κ = 0."""
-        r = self.relevance_logits(features)
+        r = self.relevance_logits(features, vectors=vectors)
         if self.serves_popularity:
             keep = self.config.popularity_keep
             r += keep * (
@@ -134,8 +136,11 @@ class PositionDebiasedEstimator(BaseEstimator):
         if self.bias_tower is None:
             zeros = tf.zeros_like(relevance)
             return zeros, tf.zeros_like(relevance[:, :1]), tf.constant(0.0)
-        hidden = self.bias_tower.representation(features, training=training)
-        s = self.bias_tower.head(hidden)
+        if self.adversary is None:
+            s = self.bias_tower(features, training=training)
+        else:  # the adversary reads each example's hidden layer
+            hidden = self.bias_tower.representation(features, training=training)
+            s = self.bias_tower.head(hidden)
         keep = self.bias_tower.observation_mask(tf.shape(relevance)[0], training)
         adv_loss = tf.constant(0.0)
         if self.adversary is not None:

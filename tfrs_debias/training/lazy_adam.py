@@ -8,6 +8,11 @@ current TensorFlow) updates the moments and weights of the gathered rows only: a
 moments decay when the row is seen, not every step. Dense gradients (the towers) get
 Keras's Adam update unchanged.
 
+Keras sums a sparse gradient's duplicated rows (``tf.unique`` + a segment sum) before
+``update_step``; this optimizer does that once and no more: a small table's gradient
+becomes a dense tensor in one segment sum (no ``tf.unique``), a large table's rows
+arrive unique at ``update_step``.
+
 For one row with gradient g at step t (duplicated indices summed first)::
 
     m <- β1·m + (1 − β1)·g
@@ -50,6 +55,23 @@ class LazyAdam(keras.optimizers.Adam):
     def get_config(self) -> dict:
         return {**super().get_config(), "dense_below_rows": self.dense_below_rows}
 
+    def _small(self, gradient: tf.IndexedSlices) -> int | None:
+        """The table's row count when its gradient takes the dense update, else None."""
+        shape = None if gradient.dense_shape is None else tf.get_static_value(gradient.dense_shape)
+        rows = None if shape is None else int(shape[0])
+        return rows if rows is not None and rows < self.dense_below_rows else None
+
+    def _deduplicate_sparse_grad(self, grads):
+        # Small tables: straight to a dense gradient (one segment sum over the table's
+        # rows) instead of Keras's unique + segment sum followed by a densifying one.
+        dense = []
+        for grad in grads:
+            rows = self._small(grad) if isinstance(grad, tf.IndexedSlices) else None
+            if rows is not None:
+                grad = tf.math.unsorted_segment_sum(grad.values, grad.indices, rows)
+            dense.append(grad)
+        return super()._deduplicate_sparse_grad(dense)
+
     def update_step(self, gradient, variable):
         if not isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable)
@@ -65,10 +87,9 @@ class LazyAdam(keras.optimizers.Adam):
         epsilon = self.epsilon
         if self.adaptive_epsilon:
             epsilon = epsilon * tf.sqrt(1 - tf.pow(beta_2, step))
-        # A row may appear several times in a batch: sum its gradients first, so each
+        # apply_gradients has summed duplicated rows (_deduplicate_sparse_grad): each
         # row is read and written once.
-        rows, position = tf.unique(gradient.indices)
-        values = tf.math.unsorted_segment_sum(gradient.values, position, tf.shape(rows)[0])
+        rows, values = gradient.indices, gradient.values
         key = self._index_dict[self._var_key(variable)]
         m, v = self._momentums[key], self._velocities[key]
         m_rows = beta_1 * tf.gather(m, rows) + (1 - beta_1) * values
