@@ -3,14 +3,15 @@ one run over the same TFRecords.
 
 Ours: `make_dataset` (block shuffle, parse, the schema's checks on every batch) and the
 default `EstimatorConfig` (LazyAdam). Plain: `plain_tfrs.PlainRanker` with Keras Adam
-over `plain_tfrs.plain_dataset` (record shuffle, batch, parse). Each model keeps one
-input iterator and one compiled train function for the whole run (no per-window
-start-up), trains in interleaved windows of `--steps` steps after a warm-up, and its
-figure is the median window: host noise hits every model alike. Each window starts after
-`--settle` idle seconds: the models' input pipelines run ahead in background threads,
-and without the pause the pipeline of the model timed just before refills its prefetch
-buffer inside the next model's window (with four of ours and the plain model, that
-took 5-10 points off every figure).
+over `plain_tfrs.plain_dataset` (record shuffle, batch, parse); "plain TFRS + side" is
+the same model also embedding the side features our estimators read (like for like).
+
+Each model keeps one input iterator and one compiled train function for the whole run
+(no per-window start-up), trains in interleaved windows of `--steps` steps after a
+warm-up, and its figure is the median window: host noise hits every model alike. Each
+window starts after `--settle` idle seconds: the models' input pipelines run ahead in
+background threads, and without the pause the pipeline of the model timed just before
+refills its prefetch buffer inside the next model's window.
 
 Usage: python benchmarks/training_throughput.py [--data DIR] [--windows 6] [--steps 40]
        [--models multi_task,position_debiased,factorized,anchored_factorized]
@@ -88,6 +89,17 @@ def main(argv=None) -> None:
         plain = PlainRanker(ids, schema.tasks)
         plain.compile(optimizer=keras.optimizers.Adam(1e-3))
         runners["plain TFRS"] = Runner(plain, plain_dataset(files, schema.tasks, args.batch_size))
+        # Like for like: the same model reading the side features ours read.
+        side = {
+            f.name: f.num_values
+            for f in schema.by_role("user_feature", "item_feature")
+            if f.num_values
+        }
+        if side:
+            plain_side = PlainRanker(ids, schema.tasks, side)
+            plain_side.compile(optimizer=keras.optimizers.Adam(1e-3))
+            ds = plain_dataset(files, schema.tasks, args.batch_size, side_features=tuple(side))
+            runners["plain TFRS + side"] = Runner(plain_side, ds)
         for runner in runners.values():
             runner.run(10)  # trace, fill the shuffle buffers
         seconds = {name: [] for name in runners}
@@ -96,9 +108,12 @@ def main(argv=None) -> None:
                 seconds[name].append(runner.run(args.steps, args.settle))
     rate = {n: args.steps * args.batch_size / float(np.median(s)) for n, s in seconds.items()}
     base = rate["plain TFRS"]
-    print(f"{'model':<22}{'examples/s':>12}{'vs plain TFRS':>15}")
+    side = rate.get("plain TFRS + side")
+    head = f"{'model':<22}{'examples/s':>12}{'vs plain TFRS':>15}"
+    print(head + (f"{'vs plain + side':>17}" if side else ""))
     for name, r in rate.items():
-        print(f"{name:<22}{r:>12,.0f}{r / base:>14.2f}x")
+        line = f"{name:<22}{r:>12,.0f}{r / base:>14.2f}x"
+        print(line + (f"{r / side:>16.2f}x" if side else ""))
 
 
 if __name__ == "__main__":
