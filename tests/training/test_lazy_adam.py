@@ -79,6 +79,42 @@ def test_small_tables_take_the_dense_update():
     assert lazy_t.numpy()[1, 0] != pytest.approx(1 - 0.1, abs=1e-4)  # row 1 moved again
 
 
+def test_duplicates_are_summed_once_dense_for_small_tables_unique_rows_for_large():
+    grad = sparse([[0.3], [0.1], [-0.2]], [1, 1, 3])
+    [small] = LazyAdam(LR, dense_below_rows=8)._deduplicate_sparse_grad([grad])
+    assert not isinstance(small, tf.IndexedSlices)  # one segment sum, straight to dense
+    np.testing.assert_allclose(small.numpy()[:, 0], [0, 0.4, 0, -0.2], rtol=1e-6)
+    [large] = LazyAdam(LR, dense_below_rows=0)._deduplicate_sparse_grad([grad])
+    assert isinstance(large, tf.IndexedSlices)
+    assert large.indices.numpy().tolist() == [1, 3]
+    np.testing.assert_allclose(large.values.numpy()[:, 0], [0.4, -0.2], rtol=1e-6)
+
+
+def test_embedding_gradients_in_a_compiled_step_match_keras_adam():
+    # In a tf.function the gather's gradient carries the table's shape as a tensor: the
+    # small table (4 rows) must still take the dense update, the large one the lazy.
+    def run(opt, rows, dense_below_rows=None):
+        table = tf.Variable(np.ones((rows, 1), np.float32))
+
+        @tf.function
+        def step(ids, weights):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tf.gather(table, ids)[:, 0] * weights)
+            opt.apply_gradients([(tape.gradient(loss, table), table)])
+
+        for ids, weights in (([1, 1, 3], [0.3, 0.1, -0.2]), ([3], [0.5])):
+            step(tf.constant(ids), tf.constant(weights))
+        return table.numpy()[:, 0]
+
+    np.testing.assert_allclose(
+        run(LazyAdam(LR, dense_below_rows=8), 4), run(keras.optimizers.Adam(LR), 4), rtol=1e-6
+    )
+    lazy = run(LazyAdam(LR, dense_below_rows=2), 4)
+    adam = run(keras.optimizers.Adam(LR), 4)
+    assert lazy[1] == pytest.approx(1 - 0.1, abs=1e-4)  # row 1 not moved by step 2
+    assert lazy[1] != pytest.approx(adam[1], abs=1e-4)  # Keras's Adam moved it again
+
+
 def test_build_optimizer_names():
     assert set(OPTIMIZERS) == {"lazy_adam", "adam"}
     assert isinstance(build_optimizer("lazy_adam", 1e-3), LazyAdam)
