@@ -55,6 +55,21 @@ def test_shuffle_is_seeded_permutation(tmp_path):
     assert not np.array_equal(a, cols["user_id"])
 
 
+def test_shuffled_batches_are_full_but_the_last(tmp_path):
+    # 30 x sample rows in 3 shards; shuffled blocks are cut into batches of exactly 50
+    # (50 does not divide the 64-record blocks), the remainder last or dropped.
+    cols = {k: np.concatenate([v] * 30) for k, v in sample_columns().items()}
+    cols["user_id"] = np.arange(len(cols["user_id"]))
+    write_examples(cols, SCHEMA, str(tmp_path), "train", num_shards=3, progress=False)
+    n = len(cols["user_id"])
+    files = str(tmp_path / "train-*")
+    sizes = [len(b["user_id"]) for b in make_dataset(files, SCHEMA, batch_size=50, seed=0)]
+    assert sizes == [50] * (n // 50) + ([n % 50] if n % 50 else [])
+    dropped = make_dataset(files, SCHEMA, batch_size=50, seed=0, drop_remainder=True)
+    assert dropped.element_spec["user_id"].shape.as_list() == [50]
+    assert sum(len(b["user_id"]) for b in dropped) == 50 * (n // 50)
+
+
 def test_naive_reader_reads_the_same_rows(tmp_path):
     write_examples(sample_columns(), SCHEMA, str(tmp_path), "train", progress=False)
     naive = np.concatenate(
