@@ -10,12 +10,13 @@ in one run; REST and gRPC throughput are reported as a share of in-process. Each
 or gRPC client is its own process (`load_client.py`), as a real client is: its Python
 work does not share the server's interpreter.
 
-Then hot reload: REST clients keep sending while three new versions are moved in and
-the newest is replaced in place (a --force re-export): failed requests, and the
-slowest request against the p99 before any change (target: no failure, <= 3x).
+Then hot reload: REST clients keep sending to a `tfrs-debias serve` process (as users
+run it) while three new versions are moved in and the newest is replaced in place (a
+--force re-export): failed requests, and the slowest request against the p99 before any
+change (target: no failure, <= 3x).
 
 Usage: python benchmarks/serving_latency.py [--requests 2000] [--candidates 500]
-       [--clients 1 8 32] [--seconds 5] [--reload-clients 4] [--only-reload]
+       [--clients 1 8 32] [--seconds 5] [--reload-clients 4] [--only-reload] [--no-freeze]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -195,16 +197,44 @@ def concurrency(
     return rows
 
 
-def hot_reload(base: str, staged: list[str], features: dict, clients: int, seconds: float) -> dict:
+def start_serve(base: str, freeze: bool = True) -> tuple[subprocess.Popen, int]:
+    """``tfrs-debias serve`` on ``base`` (REST only, an ephemeral port, polling every
+    0.2 s) as its own process, as users run it, and the port it listens on. Without
+    ``freeze`` the process runs with ``gc.freeze`` made a no-op (what serve did before
+    it froze its startup objects)."""
+    code = (
+        "import gc, sys\n"
+        + ("" if freeze else "gc.freeze = lambda: None\n")
+        + "from tfrs_debias.cli import main\nsys.exit(main())"
+    )
+    cmd = [sys.executable, "-c", code, "serve", "--model-base", base, "--port", "0"]
+    cmd += ["--no-grpc", "--poll-seconds", "0.2", "--workers", "64"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        text = line.decode()
+        if text.startswith("REST at http://"):
+            return proc, int(text.split("/")[2].rsplit(":", 1)[1])
+    raise RuntimeError(f"tfrs-debias serve exited ({proc.wait()}) before it listened")
+
+
+def hot_reload(
+    base: str,
+    staged: list[str],
+    features: dict,
+    clients: int,
+    seconds: float,
+    freeze: bool = True,
+) -> dict:
     """``clients`` keep-alive REST clients (each its own process) send requests back to
-    back to a server on ``base`` (polling every 0.2 s) for ``seconds`` before any change
+    back to a ``tfrs-debias serve`` process on ``base`` for ``seconds`` before any change
     (the baseline), then while the ``staged`` export folders are moved in one by one as
     new versions (an export's atomic rename) and, last, one replaces the newest version
     in place (a ``--force`` re-export). Returns failures (any non-200 or error), the
     baseline p99 and the largest latency while versions were switching."""
-    httpd = make_server(base, port=0, workers=64, poll_seconds=0.2)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    port, name = httpd.server_address[1], httpd.model.name
+    proc, port = start_serve(base, freeze)
+    name = os.path.basename(base.rstrip("/"))
     body = json.dumps({"inputs": {k: v.tolist() for k, v in features.items()}}).encode()
     switch = {}
 
@@ -230,8 +260,11 @@ def hot_reload(base: str, staged: list[str], features: dict, clients: int, secon
             "rest", port, body, clients, 3 * seconds, f"/v1/models/{name}:predict", True, reload
         )
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     samples: dict[str, list[float]] = {"baseline": [], "reload": []}
     for r in records:
         for begin, latency in zip(r["starts"], r["latencies"], strict=True):
@@ -262,6 +295,11 @@ def main(argv=None) -> None:
         "--reload-clients", type=int, default=4, help="clients during the hot-reload phase"
     )
     p.add_argument("--only-reload", action="store_true", help="run only the hot-reload phase")
+    p.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="hot reload with the server's gc.freeze turned off (as serve was before)",
+    )
     p.add_argument(
         "--batch-rows",
         type=int,
@@ -307,6 +345,7 @@ def main(argv=None) -> None:
             features,
             args.reload_clients,
             args.seconds,
+            freeze=not args.no_freeze,
         )
         print(
             f"hot reload, {args.reload_clients} REST clients, 3 new versions and a --force "

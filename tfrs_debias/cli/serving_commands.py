@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 
 from tfrs_debias.cli.common import EXIT_OK, CommandError, parse_weights
@@ -161,6 +162,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         + ("" if grpc_server is None else f", gRPC at {args.host}:{grpc_port}"),
         flush=True,
     )
+    # What is alive now (TensorFlow, the versions loaded at start) lives as long as the
+    # process: take it out of the garbage collector's scans. A full collection holds the
+    # interpreter lock; one set off while a new version loads paused every request for
+    # 130-220 ms when it had to walk these objects too.
+    gc.collect()
+    gc.freeze()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
