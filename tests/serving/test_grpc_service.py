@@ -100,3 +100,41 @@ def test_grpc_predict_regress_metadata_status_with_official_stubs(managed, expor
     finally:
         channel.close()
         server.stop(grace=None)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(500, dtype=np.int64) * 7 - 3,
+        np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3),
+        np.array(2.5, np.float64),
+        np.array([], np.int32),
+        np.array([True, False]),  # not raw bytes: TensorFlow's own conversion
+        np.array([b"phone", b"tv"], dtype=object),
+    ],
+)
+def test_tensor_proto_conversions_agree_with_tensorflow(array):
+    from tensorflow.core.framework import tensor_pb2
+
+    from tfrs_debias.serving.grpc_service import array_to_tensor, tensor_to_array
+
+    proto = tensor_pb2.TensorProto()
+    array_to_tensor(array, proto)
+    assert proto == tf.make_tensor_proto(array)
+    back = tensor_to_array(tf.make_tensor_proto(array))
+    assert back.dtype == tf.make_ndarray(proto).dtype and back.shape == array.shape
+    np.testing.assert_array_equal(back, array)
+
+
+def test_tensor_to_array_reads_repeated_fields_and_refuses_a_short_buffer():
+    from tfrs_debias.serving.grpc_service import tensor_to_array
+
+    # A client may send values in int64_val instead of raw bytes.
+    proto = tf.make_tensor_proto([4, 5, 6], dtype=tf.int64)
+    proto.ClearField("tensor_content")
+    proto.int64_val.extend([4, 5, 6])
+    np.testing.assert_array_equal(tensor_to_array(proto), [4, 5, 6])
+    short = tf.make_tensor_proto(np.arange(3, dtype=np.int64))
+    short.tensor_content = short.tensor_content[:-8]  # 2 values for a shape of 3
+    with pytest.raises((ValueError, TypeError)):
+        tensor_to_array(short)

@@ -47,6 +47,35 @@ _STATES = {
 _OK, _UNKNOWN = 0, 2
 
 
+#: dtypes whose TensorProto carries the raw little-endian bytes (``tensor_content``).
+_RAW = {np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.uint8)}
+
+
+def tensor_to_array(proto) -> np.ndarray:
+    """``tf.make_ndarray`` with a short path for the common case (a numeric tensor sent
+    as raw bytes, as ``tf.make_tensor_proto`` writes it): one ``np.frombuffer``."""
+    dtype = tf.dtypes.as_dtype(proto.dtype)
+    numpy_dtype = np.dtype(dtype.as_numpy_dtype) if dtype.is_numpy_compatible else None
+    if proto.tensor_content and numpy_dtype in _RAW:
+        shape = [d.size for d in proto.tensor_shape.dim]
+        if len(proto.tensor_content) == numpy_dtype.itemsize * int(np.prod(shape)):
+            return np.frombuffer(proto.tensor_content, numpy_dtype).reshape(shape)
+    return tf.make_ndarray(proto)
+
+
+def array_to_tensor(array: np.ndarray, out) -> None:
+    """Writes ``array`` into the ``TensorProto`` ``out`` as ``tf.make_tensor_proto``
+    would, directly as raw bytes for the common numeric dtypes (a tenth of its cost)."""
+    array = np.asarray(array)
+    if array.dtype not in _RAW or array.size < 2:  # (TensorFlow writes those as values)
+        out.CopyFrom(tf.make_tensor_proto(array))
+        return
+    out.dtype = tf.as_dtype(array.dtype).as_datatype_enum
+    for size in array.shape:
+        out.tensor_shape.dim.add(size=size)
+    out.tensor_content = array.tobytes()  # C order, native (little-endian) bytes
+
+
 def _abort(context, code: grpc.StatusCode, message: str) -> NoReturn:
     """Ends the call with ``code`` (``context.abort`` raises; this says so to readers
     and type checkers)."""
@@ -98,7 +127,7 @@ class GrpcService(
         version = spec.version.value if spec.HasField("version") else None
         routed = version is None and not spec.version_label and model.split
         if routed and inputs is not None and model.split_key in inputs:  # A/B by user
-            user = tf.make_ndarray(inputs[model.split_key]).reshape(-1).tolist()
+            user = tensor_to_array(inputs[model.split_key]).reshape(-1).tolist()
             label = model.routed_label(user)
             if label is not None:
                 version = model.labels[label]
@@ -155,7 +184,7 @@ class GrpcService(
         arrays: dict[str, np.ndarray] = {}
         for key, spec in specs.items():
             try:
-                array = tf.make_ndarray(request.inputs[key])
+                array = tensor_to_array(request.inputs[key])
             except (TypeError, ValueError) as err:
                 _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"input '{key}': {err}")
             if tf.as_dtype(array.dtype) != spec.dtype and not (
@@ -188,7 +217,7 @@ class GrpcService(
         response.model_spec.signature_name = name
         for key, value in outputs.items():
             if key in wanted:
-                response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+                array_to_tensor(value, response.outputs[key])
         return response
 
     def Regress(self, request, context):  # noqa: N802
