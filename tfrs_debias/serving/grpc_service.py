@@ -17,6 +17,7 @@ through the model's labels (from a model config file).
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -58,7 +59,7 @@ def tensor_to_array(proto) -> np.ndarray:
     numpy_dtype = np.dtype(dtype.as_numpy_dtype) if dtype.is_numpy_compatible else None
     if proto.tensor_content and numpy_dtype in _RAW:
         shape = [d.size for d in proto.tensor_shape.dim]
-        if len(proto.tensor_content) == numpy_dtype.itemsize * int(np.prod(shape)):
+        if len(proto.tensor_content) == numpy_dtype.itemsize * math.prod(shape):
             return np.frombuffer(proto.tensor_content, numpy_dtype).reshape(shape)
     return tf.make_ndarray(proto)
 
