@@ -91,7 +91,8 @@ class BiasTower(keras.layers.Layer):
         )
         self._categorical = [f.name for f in self.features if f.dtype != "float32"]
         sizes = [self.embedding.size(n) for n in self._categorical]
-        self._cross_size = int(np.prod(sizes)) if len(sizes) > 1 else 0
+        cells = int(np.prod(sizes)) if sizes else 0  # of the categorical features' cross
+        self._cross_size = cells if len(sizes) > 1 else 0
         if self._cross_size > MAX_CROSS_SIZE:
             raise ValueError(
                 f"crossing bias features {self._categorical} gives {self._cross_size} "
@@ -99,7 +100,6 @@ class BiasTower(keras.layers.Layer):
             )
         self._sizes = sizes
         self._radix = [int(np.prod(sizes[i + 1 :])) for i in range(len(sizes))]
-        cells = int(np.prod(sizes)) if sizes else 0
         all_categorical = len(self._categorical) == len(self.features)
         self._table_cells = cells if all_categorical and cells <= MAX_TABLE_CELLS else 0
         self.cross_embedding = (

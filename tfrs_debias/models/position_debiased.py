@@ -138,17 +138,17 @@ class PositionDebiasedEstimator(BaseEstimator):
             return zeros, tf.zeros_like(relevance[:, :1]), tf.constant(0.0)
         if self.adversary is None:
             s = self.bias_tower(features, training=training)
+            adv_loss = tf.constant(0.0)
         else:  # the adversary reads each example's hidden layer
             hidden = self.bias_tower.representation(features, training=training)
             s = self.bias_tower.head(hidden)
-        keep = self.bias_tower.observation_mask(tf.shape(relevance)[0], training)
-        adv_loss = tf.constant(0.0)
-        if self.adversary is not None:
             # Bounded target (probabilities): the reversed gradient cannot blow it up.
             guess = tf.sigmoid(self.adversary(self.reversal(hidden)))
             target = tf.stop_gradient(tf.sigmoid(relevance))
             err = tf.reduce_mean(tf.square(guess - target), axis=-1)
             adv_loss = self.config.adversary_weight * tf.nn.compute_average_loss(err)
+        # Drawn after the bias tower's feature dropout (the order a resumed run replays).
+        keep = self.bias_tower.observation_mask(tf.shape(relevance)[0], training)
         return s, keep, adv_loss
 
     def forward(self, features: Features, training: bool = False) -> dict[str, tf.Tensor]:

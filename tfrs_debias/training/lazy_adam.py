@@ -77,6 +77,8 @@ class LazyAdam(keras.optimizers.Adam):
             return super().update_step(gradient, variable)
         rows_in_table = variable.shape[0]
         if rows_in_table is not None and rows_in_table < self.dense_below_rows:
+            # A small table whose gradient's shape was unknown at trace time (`_small`
+            # could not densify it): the dense update all the same.
             return super().update_step(tf.convert_to_tensor(gradient), variable)
         dtype = variable.dtype
         lr = tf.cast(self.learning_rate, dtype)
