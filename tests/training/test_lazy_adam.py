@@ -60,9 +60,26 @@ def test_dense_gradient_is_keras_adam():
     for g in ([0.3, -0.1], [0.2, 0.4]):
         lazy.apply_gradients([(tf.constant(g), lazy_w)])
         adam.apply_gradients([(tf.constant(g), adam_w)])
-    np.testing.assert_allclose(lazy_w.numpy(), adam_w.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(lazy_w.numpy(), adam_w.numpy(), rtol=1e-5)
     # Negative control: the dense path does move (a no-op would pass the equality).
     assert not np.allclose(lazy_w.numpy(), [1.0, -2.0])
+
+
+def test_dense_update_is_one_fused_op():
+    # The tower variables' update is TensorFlow's ResourceApplyAdam kernel, not Keras's
+    # dozen element-wise ops per variable (what the step profile counted).
+    w, opt = tf.Variable(np.ones((3, 2), np.float32)), LazyAdam(LR)
+
+    @tf.function
+    def step(g):
+        opt.apply_gradients([(g, w)])
+
+    graph = step.get_concrete_function(tf.TensorSpec([3, 2], tf.float32)).graph
+    types = {op.type for op in graph.get_operations()}
+    for fn in graph._functions.values():
+        types |= {node.op for node in fn.definition.node_def}
+    assert "ResourceApplyAdam" in types
+    assert "Sqrt" not in types  # Keras's update: sqrt(v) + epsilon, written out
 
 
 def test_small_tables_take_the_dense_update():
@@ -75,7 +92,7 @@ def test_small_tables_take_the_dense_update():
     for values, rows in (([[0.3], [-0.2]], [1, 3]), ([[0.5]], [3])):
         lazy.apply_gradients([(sparse(values, rows), lazy_t)])
         adam.apply_gradients([(sparse(values, rows), adam_t)])
-    np.testing.assert_allclose(lazy_t.numpy(), adam_t.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(lazy_t.numpy(), adam_t.numpy(), rtol=1e-5)
     assert lazy_t.numpy()[1, 0] != pytest.approx(1 - 0.1, abs=1e-4)  # row 1 moved again
 
 
@@ -107,7 +124,7 @@ def test_embedding_gradients_in_a_compiled_step_match_keras_adam():
         return table.numpy()[:, 0]
 
     np.testing.assert_allclose(
-        run(LazyAdam(LR, dense_below_rows=8), 4), run(keras.optimizers.Adam(LR), 4), rtol=1e-6
+        run(LazyAdam(LR, dense_below_rows=8), 4), run(keras.optimizers.Adam(LR), 4), rtol=1e-5
     )
     lazy = run(LazyAdam(LR, dense_below_rows=2), 4)
     adam = run(keras.optimizers.Adam(LR), 4)
