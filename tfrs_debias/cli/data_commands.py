@@ -170,7 +170,9 @@ def register(sub) -> None:
         description="Draw impression logs from the ground-truth simulator and write "
         "train/valid/test TFRecords, the full-information twins (full_train, full_valid: "
         "same slates, every impression examined), the same-click-volume twins (oracle_*), "
-        "schema.json and the truth file (truth.npz + truth.json).",
+        "the examined twins (examined_*: the logs' examined impressions only, the bound on "
+        "what debiasing them can reach), schema.json and the truth file (truth.npz + "
+        "truth.json).",
     )
     add_dataset_output_flags(p)
     p.add_argument(

@@ -16,11 +16,23 @@ def _touch(folder: LogDirectory, *splits: str) -> None:
 def test_validation_files_follow_the_training_split():
     folder = LogDirectory("ram://log_directory_test/sim")
     _touch(folder, "train", "valid", "full_train", "full_valid", "oracle_train")
-    assert folder.splits == ("full_train", "full_valid", "oracle_train", "train", "valid")
+    _touch(folder, "examined_train", "examined_valid")
+    assert folder.splits == (
+        "examined_train",
+        "examined_valid",
+        "full_train",
+        "full_valid",
+        "oracle_train",
+        "train",
+        "valid",
+    )
     name = lambda files: [f.rsplit("/", 1)[1] for f in files]  # noqa: E731
     assert name(folder.validation_files()) == ["valid-00000-of-00001.tfrecord"]
     # The ceiling stops early on its own kind of labels ...
     assert name(folder.validation_files("full_train")) == ["full_valid-00000-of-00001.tfrecord"]
+    assert name(folder.validation_files("examined_train")) == [
+        "examined_valid-00000-of-00001.tfrecord"
+    ]
     # ... and a twin without its own validation split falls back to the logs' one.
     assert name(folder.validation_files("oracle_train")) == ["valid-00000-of-00001.tfrecord"]
     assert name(folder.validation_files("random_slice")) == ["valid-00000-of-00001.tfrecord"]

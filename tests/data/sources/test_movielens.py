@@ -78,6 +78,8 @@ def test_conversion_outputs_and_truth(tmp_path):
     assert set(splits) == {"train", "valid", "test", "full_train", "full_valid"} | {
         "oracle_train",
         "oracle_valid",
+        "examined_train",
+        "examined_valid",
     }
     train = splits["train"]
     assert set(np.unique(train["position"])) == set(range(10))

@@ -73,6 +73,11 @@ def test_slate_helpers():
     np.testing.assert_allclose(labels["click"].mean(0), [0.5, 0.25, 0.125, 0.125], atol=0.015)
     np.testing.assert_allclose(labels["oracle_click"].mean(0), 0.25, atol=0.015)
     assert (labels["like"] <= labels["click"]).all()
+    # Examined: at rate e, every click among them, P(click | examined) = f = 0.5.
+    seen = labels["examined"]
+    np.testing.assert_allclose(seen.mean(0), [1.0, 0.5, 0.25, 0.25], atol=0.015)
+    assert not (labels["click"].astype(bool) & ~seen).any()
+    np.testing.assert_allclose(labels["click"][seen].mean(), 0.5, atol=0.01)
 
 
 def test_deterministic_given_seed():
@@ -107,6 +112,29 @@ def test_oracle_twin_has_same_volume_and_no_position_effect(world):
     n_ctr, o_ctr = _ctr_by_position(naive), _ctr_by_position(oracle)
     # In the oracle, position only reflects the policy's relevance ordering.
     assert o_ctr[0] / o_ctr[9] < 0.6 * (n_ctr[0] / n_ctr[9])
+
+
+def test_examined_twin_is_the_logs_examined_impressions(world):
+    sim, splits, truth = world
+    logs, examined = splits["train"], splits["examined_train"]
+    # Every logged click was examined, so the twin keeps all of them ...
+    assert examined["click"].sum() == logs["click"].sum() > 0
+    assert examined["like"].sum() == logs["like"].sum()
+    # ... and drops impressions: at the bottom rank more than at the top.
+    kept = np.bincount(examined["position"], minlength=10) / np.bincount(logs["position"])
+    assert kept[0] > kept[9] and kept.max() <= 1
+    # Its rows are log rows (same request, position, item).
+    log_rows = set(zip(logs["request_id"], logs["position"], logs["item_id"], strict=True))
+    assert (
+        set(zip(examined["request_id"], examined["position"], examined["item_id"], strict=True))
+        <= log_rows
+    )
+    # Kept at the examination rate: e(p, d) = top_d / (1 + p)^decay_d.
+    curves = dict(zip(truth.devices, truth.examination, strict=True))
+    for device in truth.devices:
+        n_logs = np.bincount(logs["position"][logs["device"] == device], minlength=10)
+        n_kept = np.bincount(examined["position"][examined["device"] == device], minlength=10)
+        np.testing.assert_allclose(n_kept / n_logs, curves[device][:10], atol=0.03)
 
 
 def test_heavy_tails_and_confounding(world):

@@ -16,8 +16,10 @@ from tfrs_debias.schema import ImpressionSchema
 
 #: Splits a dataset directory can hold: ``full_*`` are the full-information twins (the
 #: same slates, every impression examined: the ceiling), ``oracle_*`` the
-#: same-click-volume twins without a position effect (not a ceiling), ``random_slice``
-#: a small randomly exposed sample (ratings data).
+#: same-click-volume twins without a position effect (not a ceiling), ``examined_*``
+#: the logs restricted to the impressions that were examined (the bound on what
+#: debiasing the logs can reach), ``random_slice`` a small randomly exposed sample
+#: (ratings data).
 SPLITS = (
     "train",
     "valid",
@@ -27,6 +29,8 @@ SPLITS = (
     "full_valid",
     "oracle_train",
     "oracle_valid",
+    "examined_train",
+    "examined_valid",
 )
 
 

@@ -64,7 +64,8 @@ class LogDirectory:
     def validation_files(self, train_split: str = "train") -> list[str]:
         """The validation shards that match ``train_split``: ``full_valid`` for the
         full-information twin's ``full_train`` (its early stopping then watches the
-        labels it learns from), ``oracle_valid`` for ``oracle_train``, else ``valid``."""
+        labels it learns from), ``oracle_valid`` for ``oracle_train``, ``examined_valid``
+        for ``examined_train``, else ``valid``."""
         return self.files(train_split.removesuffix("train") + "valid") or self.require("valid")
 
     @property

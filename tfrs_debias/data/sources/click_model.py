@@ -1,10 +1,12 @@
 """What the simulator and the MovieLens converter share (the click model): drawing
 candidates, ranking them into slates with a logging policy, examination by position x
-device, and click/like labels (biased, and the oracle twin)."""
+device, and click/like labels (biased, and their full-information, oracle and
+examined twins)."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -137,6 +139,11 @@ def draw_labels(
     ``click ~ Bernoulli(f)``, same slates and positions. It carries at least the
     information of the biased logs, so a model trained on it is the ceiling that
     "gap closed" is measured against.
+
+    ``examined`` (``[batch, L]`` bool) says which impressions of the logs were examined:
+    the examined twin (`twin_labels`) is the logs restricted to them, the same clicks
+    with the unseen impressions left out. No estimator of the logs knows more, so a
+    model trained on it bounds what debiasing these logs can reach.
     """
     weighted = (examination * click_if_examined).sum(axis=1, keepdims=True)
     oracle_exam = np.broadcast_to(
@@ -146,11 +153,37 @@ def draw_labels(
     out = {}
     full_exam = np.ones_like(examination)
     for prefix, exam in (("", examination), ("oracle_", oracle_exam), ("full_", full_exam)):
-        click = rng.random(examination.shape) < exam * click_if_examined
+        draw = rng.random(examination.shape)
+        click = draw < exam * click_if_examined
         like = click & (rng.random(examination.shape) < like_if_clicked)
         out[prefix + "click"] = click.astype(np.int64)
         out[prefix + "like"] = like.astype(np.int64)
+        if not prefix:
+            # The same draw decides examination: u < e is "examined", and u < e·f is
+            # the click, so P(click | examined) = f and every click was examined.
+            out["examined"] = draw < exam
     return out
+
+
+#: Twins of the train and valid splits (split-name prefixes), see `draw_labels`.
+TWINS = ("", "full_", "oracle_", "examined_")
+
+
+def twin_labels(
+    requests: Mapping[str, np.ndarray], prefix: str, rows, tasks: Sequence[str]
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """``(labels [R, L] per task, impression mask [R·L] or None)`` of twin ``prefix`` for
+    the requests ``rows`` of `draw_labels`' output. The examined twin keeps the logged
+    labels and only the impressions that were examined."""
+    source = "" if prefix == "examined_" else prefix
+    labels = {t: requests[source + t][rows] for t in tasks}
+    keep = requests["examined"][rows].reshape(-1) if prefix == "examined_" else None
+    return labels, keep
+
+
+def keep_rows(columns: Mapping[str, np.ndarray], keep: np.ndarray | None) -> dict:
+    """``columns`` (one row per impression) restricted to the rows where ``keep``."""
+    return dict(columns) if keep is None else {k: v[keep] for k, v in columns.items()}
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -25,12 +25,15 @@ from tqdm.auto import tqdm
 from tfrs_debias.data.io.log_dataset import flatten_slates, write_log_dataset
 from tfrs_debias.data.io.truth import GroundTruth, count_lookup
 from tfrs_debias.data.sources.click_model import (
+    TWINS,
     ExaminationModel,
     LoggingPolicy,
     draw_labels,
+    keep_rows,
     logit,
     rank_slates,
     sigmoid,
+    twin_labels,
 )
 from tfrs_debias.schema import ImpressionSchema
 
@@ -258,14 +261,16 @@ class MovieLensConverter:
         splits = {}
         for name, idx in parts.items():
             idx = np.sort(idx)
-            for prefix in ("", "full_", "oracle_") if name != "test" else ("",):
-                splits[prefix + name] = flatten_slates(
+            for prefix in TWINS if name != "test" else ("",):
+                labels, keep = twin_labels(req, prefix, idx, ("click", "like"))
+                columns = flatten_slates(
                     request_ids=idx.astype(np.int64),
                     users=req["user"][idx],
                     devices=devices[req["device"][idx]],
                     items=req["items"][idx],
-                    labels={t: req[prefix + t][idx] for t in ("click", "like")},
+                    labels=labels,
                 )
+                splits[prefix + name] = keep_rows(columns, keep)
         return splits
 
     def _truth(self, truth_rows, item_ids, train, source) -> GroundTruth:

@@ -40,14 +40,17 @@ from tqdm.auto import tqdm
 from tfrs_debias.data.io.log_dataset import flatten_slates, write_log_dataset
 from tfrs_debias.data.io.truth import GroundTruth
 from tfrs_debias.data.sources.click_model import (
+    TWINS,
     ExaminationModel,
     LoggingPolicy,
     draw_devices,
     draw_labels,
     gumbel_top_k,
+    keep_rows,
     logit,
     rank_slates,
     sigmoid,
+    twin_labels,
 )
 from tfrs_debias.schema import ImpressionSchema
 
@@ -308,10 +311,9 @@ class ImpressionSimulator:
         splits = {}
         for name, (lo, hi) in bounds.items():
             sl = slice(lo, hi)
-            twins = ("", "full_", "oracle_") if name != "test" else ("",)
-            for prefix in twins:
-                labels = {t: req[prefix + t][sl] for t in TASKS}
-                splits[prefix + name] = flatten_slates(
+            for prefix in TWINS if name != "test" else ("",):
+                labels, keep = twin_labels(req, prefix, sl, TASKS)
+                columns = flatten_slates(
                     request_ids=np.arange(lo, hi, dtype=np.int64),
                     users=req["user"][sl],
                     devices=devices[req["device"][sl]],
@@ -322,6 +324,7 @@ class ImpressionSimulator:
                         "item_genre": self.item_genre[req["items"][sl]],
                     },
                 )
+                splits[prefix + name] = keep_rows(columns, keep)
         truth = self._truth(splits["train"], rng)
         truth.metadata["summary"] = summarize(
             splits["train"], c.examination.devices, c.slate_length
