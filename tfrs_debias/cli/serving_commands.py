@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import sys
 
 from tfrs_debias.cli.common import EXIT_OK, CommandError, parse_weights
+
+#: The interpreter's thread switch interval while serving (Python's default is 5 ms).
+SWITCH_INTERVAL_S = 0.0005
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -168,6 +172,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # 130-220 ms when it had to walk these objects too.
     gc.collect()
     gc.freeze()
+    # A version loading in the background runs Python for tens of ms at a time; with
+    # the interpreter's 5 ms switch interval the request threads waited for it in 5 ms
+    # slices. At 0.5 ms the slowest request during a reload fell from 48-55 ms to
+    # 34-42 ms, with requests/s at 8 and 32 clients unchanged.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
