@@ -74,10 +74,10 @@ def test_dense_update_is_one_fused_op():
     def step(g):
         opt.apply_gradients([(g, w)])
 
-    graph = step.get_concrete_function(tf.TensorSpec([3, 2], tf.float32)).graph
-    types = {op.type for op in graph.get_operations()}
-    for fn in graph._functions.values():
-        types |= {node.op for node in fn.definition.node_def}
+    graph = step.get_concrete_function(tf.TensorSpec([3, 2], tf.float32)).graph.as_graph_def()
+    types = {node.op for node in graph.node}
+    for fn in graph.library.function:  # the optimizer's update runs in nested functions
+        types |= {node.op for node in fn.node_def}
     assert "ResourceApplyAdam" in types
     assert "Sqrt" not in types  # Keras's update: sqrt(v) + epsilon, written out
 

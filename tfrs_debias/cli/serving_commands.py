@@ -172,10 +172,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # 130-220 ms when it had to walk these objects too.
     gc.collect()
     gc.freeze()
-    # A version loading in the background runs Python for tens of ms at a time; with
-    # the interpreter's 5 ms switch interval the request threads waited for it in 5 ms
-    # slices. At 0.5 ms the slowest request during a reload fell from 48-55 ms to
-    # 34-42 ms, with requests/s at 8 and 32 clients unchanged.
+    # While a version loads in the background, request threads get the interpreter
+    # lock back from the loading thread only once per switch interval (5 ms by
+    # default). At 0.5 ms the slowest request during a reload fell from 48-55 ms to
+    # 34-43 ms, with requests/s at 8 and 32 clients unchanged.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         server.serve_forever()

@@ -5,8 +5,9 @@ step, even for a sparse (``tf.IndexedSlices``) gradient: the step costs O(table 
 so training slows down as the vocabulary grows (measured in ``benchmarks/step_time.py``).
 The lazy variant (TensorFlow Addons' ``LazyAdam``, which no longer installs with
 current TensorFlow) updates the moments and weights of the gathered rows only: a row's
-moments decay when the row is seen, not every step. Dense gradients (the towers) get
-Keras's Adam update unchanged.
+moments decay when the row is seen, not every step. Dense gradients (the towers, small
+tables) get Keras's Adam update, computed by TensorFlow's fused ``ResourceApplyAdam``
+kernel.
 
 Keras sums a sparse gradient's duplicated rows (``tf.unique`` + a segment sum) before
 ``update_step``; this optimizer does that once and no more: a small table's gradient
@@ -72,30 +73,42 @@ class LazyAdam(keras.optimizers.Adam):
             dense.append(grad)
         return super()._deduplicate_sparse_grad(dense)
 
+    def _hyper(self, dtype) -> dict[str, tf.Tensor]:
+        """This step's ``lr``, ``beta_1``, ``beta_2``, their powers ``beta_1^t``,
+        ``beta_2^t`` and ``epsilon`` (scaled when ``adaptive_epsilon``), in ``dtype``."""
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        beta_2_power = tf.pow(beta_2, step)
+        epsilon = tf.cast(self.epsilon, dtype)
+        if self.adaptive_epsilon:
+            epsilon = epsilon * tf.sqrt(1 - beta_2_power)
+        return {
+            "lr": tf.cast(self.learning_rate, dtype),
+            "beta_1": beta_1,
+            "beta_2": beta_2,
+            "beta_1_power": tf.pow(beta_1, step),
+            "beta_2_power": beta_2_power,
+            "epsilon": epsilon,
+        }
+
     def _dense_update(self, gradient, variable):
         """Keras's dense Adam update in TensorFlow's fused ``ResourceApplyAdam`` kernel:
         one op per variable instead of a dozen element-wise ones (a step updates ~30
         variables, and on CPU each op's dispatch costs about as much as a small
         tower's arithmetic)."""
-        dtype = variable.dtype
-        step = tf.cast(self.iterations + 1, dtype)
-        beta_1 = tf.cast(self.beta_1, dtype)
-        beta_2 = tf.cast(self.beta_2, dtype)
-        beta_1_power, beta_2_power = tf.pow(beta_1, step), tf.pow(beta_2, step)
-        epsilon = tf.cast(self.epsilon, dtype)
-        if self.adaptive_epsilon:
-            epsilon = epsilon * tf.sqrt(1 - beta_2_power)
+        h = self._hyper(variable.dtype)
         key = self._index_dict[self._var_key(variable)]
         return tf.raw_ops.ResourceApplyAdam(
             var=variable.handle,
             m=self._momentums[key].handle,
             v=self._velocities[key].handle,
-            beta1_power=beta_1_power,
-            beta2_power=beta_2_power,
-            lr=tf.cast(self.learning_rate, dtype),
-            beta1=beta_1,
-            beta2=beta_2,
-            epsilon=epsilon,
+            beta1_power=h["beta_1_power"],
+            beta2_power=h["beta_2_power"],
+            lr=h["lr"],
+            beta1=h["beta_1"],
+            beta2=h["beta_2"],
+            epsilon=h["epsilon"],
             grad=gradient,
         )
 
@@ -107,15 +120,9 @@ class LazyAdam(keras.optimizers.Adam):
             # A small table whose gradient's shape was unknown at trace time (`_small`
             # could not densify it): the dense update all the same.
             return self._dense_update(tf.convert_to_tensor(gradient), variable)
-        dtype = variable.dtype
-        lr = tf.cast(self.learning_rate, dtype)
-        step = tf.cast(self.iterations + 1, dtype)
-        beta_1 = tf.cast(self.beta_1, dtype)
-        beta_2 = tf.cast(self.beta_2, dtype)
-        alpha = lr * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
-        epsilon = self.epsilon
-        if self.adaptive_epsilon:
-            epsilon = epsilon * tf.sqrt(1 - tf.pow(beta_2, step))
+        h = self._hyper(variable.dtype)
+        beta_1, beta_2, epsilon = h["beta_1"], h["beta_2"], h["epsilon"]
+        alpha = h["lr"] * tf.sqrt(1 - h["beta_2_power"]) / (1 - h["beta_1_power"])
         # apply_gradients has summed duplicated rows (_deduplicate_sparse_grad): each
         # row is read and written once.
         rows, values = gradient.indices, gradient.values
