@@ -223,3 +223,56 @@ def test_requests_over_the_batch_limit_are_413(managed):
     finally:
         httpd.model.max_batch = 50_000
     assert rest_request(url + ":predict", {"inputs": rel})[0] == 200
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        b"Host: x\r\nContent-Length: 12\r\nContent-Type: application/json\r\n\r\n",
+        b"Host:   spaced  \r\nA:\r\nB:\tt\r\n\r\n",  # values as the e-mail parser trims them
+        b"Host: x\nContent-Length: 5\n\n",  # bare LF line ends
+        b"Content-Length: 1\r\nContent-Length: 2\r\n\r\n",  # repeated: both kept, in order
+        b"Host: x\r\nX-Folded: a\r\n b\r\nContent-Length: 3\r\n\r\n",  # folded: the parser's
+        b"Host: x\r\nno colon here\r\nContent-Length: 3\r\n\r\n",  # malformed: the parser's
+        b"Na me: v\r\nContent-Length: 2\r\n\r\n",
+        b"Host: x\r\n",  # the connection ends inside the headers
+        b"\r\n",
+    ],
+)
+def test_read_headers_reads_what_the_standard_library_reads(block):
+    import http.client
+    import io
+
+    from tfrs_debias.serving.rest_server import read_headers
+
+    ours, theirs = read_headers(io.BytesIO(block)), http.client.parse_headers(io.BytesIO(block))
+    assert type(ours) is type(theirs)
+    assert ours.items() == theirs.items() and ours.get_payload() == theirs.get_payload()
+    assert ours.get("content-length") == theirs.get("content-length")
+
+
+def test_request_lines_and_header_limits(managed):
+    url, _, httpd, rel = managed
+    port = httpd.server_address[1]
+    body = json.dumps({"inputs": rel}).encode()
+    head = b"POST /v1/models/ranker:predict %s\r\nContent-Length: %d\r\n"
+    # HTTP/1.0 and malformed request lines take the standard library's own parser.
+    reply = _raw_http(port, head % (b"HTTP/1.0", len(body)) + b"\r\n" + body)
+    assert reply.startswith(b"HTTP/1.1 200") and b'"outputs"' in reply
+    bad_version = _raw_http(port, b"POST /v1/models/ranker:predict HTTP/9.x\r\n\r\n")
+    assert b"400" in bad_version and b"Bad request version" in bad_version
+    assert b"Bad HTTP/0.9 request type" in _raw_http(port, b"POST /x\r\n\r\n")
+    # Over the header limits: 431, as the standard library answers.
+    too_long = head % (b"HTTP/1.1", len(body)) + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+    assert _raw_http(port, too_long).startswith(b"HTTP/1.1 431")
+    many = head % (b"HTTP/1.1", len(body)) + b"".join(b"X-%d: 1\r\n" % i for i in range(101))
+    assert _raw_http(port, many + b"\r\n" + body).startswith(b"HTTP/1.1 431")
+    # Two keep-alive requests on one connection, then "Connection: close" ends it.
+    one = head % (b"HTTP/1.1", len(body)) + b"\r\n" + body
+    last = head % (b"HTTP/1.1", len(body)) + b"Connection: close\r\n\r\n" + body
+    reply = _raw_http(port, one + last)
+    assert reply.count(b"HTTP/1.1 200 OK") == 2
+    # Expect: 100-continue gets its interim answer before the body is read.
+    expect = head % (b"HTTP/1.1", len(body)) + b"Expect: 100-continue\r\nConnection: close\r\n"
+    reply = _raw_http(port, expect + b"\r\n" + body)
+    assert reply.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK")
