@@ -31,7 +31,10 @@ _SIMULATOR_FLAGS = (
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from tfrs_debias.data.io.log_dataset import check_dataset_target
     from tfrs_debias.data.sources.simulator import ImpressionSimulator, simulator_config
+
+    check_dataset_target(args.out, args.overwrite)  # before simulating, not after
 
     overrides = load_json(args.config)
     overrides.update(
@@ -71,6 +74,9 @@ def cmd_movielens(args: argparse.Namespace) -> int:
 
     if bool(args.ratings) == bool(args.tfds):
         raise CommandError("give exactly one of --ratings FILE or --tfds NAME")
+    from tfrs_debias.data.io.log_dataset import check_dataset_target
+
+    check_dataset_target(args.out, args.overwrite)  # before reading and converting
     overrides = load_json(args.config)
     overrides["seed"] = args.seed
     if args.slate_length:
@@ -105,7 +111,10 @@ def cmd_popularity(args: argparse.Namespace) -> int:
 
 
 def cmd_ratings(args: argparse.Namespace) -> int:
+    from tfrs_debias.data.io.log_dataset import check_dataset_target
     from tfrs_debias.data.sources.ratings import ratings_dataset, ratings_summary
+
+    check_dataset_target(args.out, args.overwrite)  # before reading and converting
 
     written = ratings_dataset(
         args.train,

@@ -164,7 +164,7 @@ def test_truth_contents(world):
     )
 
 
-def test_cli_simulate_then_validate(tmp_path, capsys):
+def test_cli_simulate_then_validate(tmp_path, capsys, monkeypatch):
     out = str(tmp_path / "sim")
     assert (
         main(
@@ -193,6 +193,10 @@ def test_cli_simulate_then_validate(tmp_path, capsys):
     assert schema.tasks == ("click", "like") and "item_genre" in schema
     truth = GroundTruth.load(out)
     assert json.loads(Path(out, "truth.json").read_text())["devices"] == list(truth.devices)
-    # An existing dataset is kept unless --overwrite.
+    # An existing dataset is kept unless --overwrite, and refused before simulating.
+    def no_simulation(self, *args, **kwargs):
+        raise AssertionError("simulated although the dataset was going to be refused")
+
+    monkeypatch.setattr(ImpressionSimulator, "simulate", no_simulation)
     assert main(["simulate", "--small", "--out", out, "--no-progress"]) == 2
-    assert "--overwrite" in capsys.readouterr().err
+    assert f"{out} already holds a dataset; pass --overwrite" in capsys.readouterr().err

@@ -72,6 +72,14 @@ def _dataset_files(folder: str) -> list[str]:
     ]
 
 
+def check_dataset_target(out_dir: str, overwrite: bool = False) -> None:
+    """Raises ``FileExistsError`` when ``out_dir`` already holds a dataset (its
+    ``schema.json``) and not ``overwrite``. Commands call it before they compute a
+    dataset, so a long simulation or conversion does not run only to be refused."""
+    if tf.io.gfile.exists(os.path.join(out_dir, "schema.json")) and not overwrite:
+        raise FileExistsError(f"{out_dir} already holds a dataset; pass --overwrite to replace it")
+
+
 @contextlib.contextmanager
 def staged_dataset(out_dir: str, overwrite: bool = False) -> Iterator[str]:
     """A folder to write a whole dataset into; it replaces ``out_dir``'s dataset only
@@ -82,8 +90,7 @@ def staged_dataset(out_dir: str, overwrite: bool = False) -> Iterator[str]:
 
     Checked before anything is computed, so a long write fails at once on an existing
     dataset or a folder that cannot be written."""
-    if tf.io.gfile.exists(os.path.join(out_dir, "schema.json")) and not overwrite:
-        raise FileExistsError(f"{out_dir} already holds a dataset; pass --overwrite to replace it")
+    check_dataset_target(out_dir, overwrite)
     stage = os.path.join(out_dir, f".staging-{os.getpid()}")
     remove_tree(stage)
     check_writable(stage)
