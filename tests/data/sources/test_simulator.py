@@ -193,6 +193,7 @@ def test_cli_simulate_then_validate(tmp_path, capsys, monkeypatch):
     assert schema.tasks == ("click", "like") and "item_genre" in schema
     truth = GroundTruth.load(out)
     assert json.loads(Path(out, "truth.json").read_text())["devices"] == list(truth.devices)
+
     # An existing dataset is kept unless --overwrite, and refused before simulating.
     def no_simulation(self, *args, **kwargs):
         raise AssertionError("simulated although the dataset was going to be refused")
