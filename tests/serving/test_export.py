@@ -286,3 +286,26 @@ def test_export_leaves_out_keras_layer_traces(exported):
         "regress",
         "select_top_k",
     }
+
+
+def test_export_leaves_out_training_state_and_checkpoints_keep_it(exported, tmp_path):
+    """The optimizer (Adam's two slots per weight), loss trackers and metrics stay in
+    checkpoints (BackupAndRestore resumes a run from one) and out of the export."""
+    from tfrs_debias.models.base import BaseEstimator
+
+    model, _, path, _, _ = exported
+    exported_keys = set(
+        tf.train.load_checkpoint(
+            os.path.join(path, "variables", "variables")
+        ).get_variable_to_shape_map()
+    )
+    checkpoint = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    checkpoint_keys = set(tf.train.load_checkpoint(checkpoint).get_variable_to_shape_map())
+    training_only = tuple(f"model/{name}/" for name in BaseEstimator.TRAINING_ONLY)
+    for name in ("optimizer", "loss_tracker", "ranking_tasks"):
+        assert [k for k in checkpoint_keys if k.startswith(f"model/{name}/")], name
+    assert not [k for k in exported_keys if k.startswith(training_only)]
+    # Every model weight is still there: one exported value per variable of the model's
+    # layers (its trainable weights and the bias tower's dropout counter).
+    values = [k for k in exported_keys if k.endswith("/.ATTRIBUTES/VARIABLE_VALUE")]
+    assert len(values) == len(model.trainable_variables) + 1

@@ -360,6 +360,27 @@ class BaseEstimator(PropensityWeighting, tfrs.Model):
         """Hook for additional losses on the forward outputs (anchoring)."""
         return tf.constant(0.0)
 
+    #: Children only training reads: the optimizer (and its slots: two per weight with
+    #: Adam) and the loss trackers and metrics. Checkpoints keep them (a run resumes
+    #: with them); SavedModel exports leave them out, since no signature reads them.
+    TRAINING_ONLY = (
+        "optimizer",
+        "loss_tracker",
+        "task_loss_trackers",
+        "aux_loss_tracker",
+        "list_metrics",
+        "ranking_tasks",
+    )
+
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        # Keras' own Model overrides this hook the same way to leave its train and
+        # predict functions out of a SavedModel.
+        children = super()._trackable_children(save_type, **kwargs)
+        if save_type == "savedmodel":
+            for name in self.TRAINING_ONLY:
+                children.pop(name, None)
+        return children
+
     def save(self, filepath, *args, **kwargs):
         """Refused: Keras' ``save`` would write a ``serving_default`` that needs the labels
         and bias features and returns biased logits. Export with
