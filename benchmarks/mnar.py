@@ -37,8 +37,9 @@ from tfrs_debias.metrics.ground_truth import apply_batched
 from tfrs_debias.models import EstimatorConfig
 from tfrs_debias.training import train
 
+NAIVE = "naive (multi_task)"
 VARIANTS = {
-    "naive (multi_task)": {"model": "multi_task"},
+    NAIVE: {"model": "multi_task"},
     "IPS": {"model": "multi_task", "propensity_weighting": "ips"},
     "SNIPS": {"model": "multi_task", "propensity_weighting": "snips"},
     "SNIPS, true propensities": {"model": "multi_task", "propensity_weighting": "snips"},
@@ -177,8 +178,7 @@ def main(argv=None) -> None:
         write_ratings_dataset((ru, ri, ratings[ru, ri]), test, random_dir, progress=False)
         true_dir = os.path.join(tmp, "true_propensities")
         sim.write(true_dir, slice_fraction=0.05, progress=False, true_propensities=True)
-        naive = "naive (multi_task)"
-        variants = {k: v for k, v in VARIANTS.items() if not chosen or k in chosen or k == naive}
+        variants = {k: v for k, v in VARIANTS.items() if not chosen or k in chosen or k == NAIVE}
         runs = {**variants, "ceiling: random data": {"model": "multi_task"}}
         for name, fields in runs.items():
             source = LogDirectory(
@@ -198,7 +198,7 @@ def main(argv=None) -> None:
             )
             results[name] = evaluate(result.model, folder, thresholds)
             print(f"  trained {name}: {result.metrics['epochs_run']} epochs", flush=True)
-    base = results["naive (multi_task)"]
+    base = results[NAIVE]
     header = f"{'variant':<27}{'AUC':>7}{'NDCG@5':>8}{'vs naive [95% CI]':>26}"
     header += f"{'new':>7}{'power':>7}{'tail':>7}{'head':>7}"
     print(header)
@@ -225,7 +225,7 @@ def main(argv=None) -> None:
     print("and tail items >= +5%, power users down < 1%)")
     print(f"{'variant':<27}{'new':>8}{'power':>8}{'tail':>8}{'head':>8}")
     for name, r in results.items():
-        if name == "naive (multi_task)":
+        if name == NAIVE:
             continue
         pairs = [(r["users"], base["users"], k) for k in ("new", "power")]
         pairs += [(r["items"], base["items"], k) for k in ("tail", "head")]
@@ -244,8 +244,8 @@ def main(argv=None) -> None:
         json.dump({"title": title, "rows": rows}, fh, indent=2)
     print(f"plot: {os.path.join(args.out, 'mnar.png')}")
     ceiling = results["ceiling: random data"]
-    others = [n for n in variants if n != "naive (multi_task)"]
-    best = max(others, key=lambda n: results[n]["auc"]) if others else "naive (multi_task)"
+    others = [n for n in variants if n != NAIVE]
+    best = max(others, key=lambda n: results[n]["auc"]) if others else NAIVE
     gap = ceiling["auc"] - base["auc"]
     if gap > 0.005:
         share = (results[best]["auc"] - base["auc"]) / gap

@@ -65,6 +65,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_movielens(args: argparse.Namespace) -> int:
+    from tfrs_debias.data.io.log_dataset import check_dataset_target
     from tfrs_debias.data.sources.movielens import (
         MovieLensConverter,
         config_from_dict,
@@ -74,8 +75,6 @@ def cmd_movielens(args: argparse.Namespace) -> int:
 
     if bool(args.ratings) == bool(args.tfds):
         raise CommandError("give exactly one of --ratings FILE or --tfds NAME")
-    from tfrs_debias.data.io.log_dataset import check_dataset_target
-
     check_dataset_target(args.out, args.overwrite)  # before reading and converting
     overrides = load_json(args.config)
     overrides["seed"] = args.seed
