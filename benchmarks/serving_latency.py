@@ -249,7 +249,9 @@ def hot_reload(
             time.sleep(seconds / max(len(staged), 1))
         if newest is not None and staged:  # a --force re-export of the newest version
             replacement = staged[0] + "-force"
-            shutil.copytree(newest, replacement)
+            # New files, as an export writes them (copytree's default copy2 would keep
+            # the modification times, and the server would rightly see no change).
+            shutil.copytree(newest, replacement, copy_function=shutil.copyfile)
             old = newest + "-old"
             os.rename(newest, old)
             os.rename(replacement, newest)

@@ -1,10 +1,12 @@
 import os
+import shutil
 import time
 
 import numpy as np
+import pytest
 
 from tests.serving.support import relevance_inputs, rest_request
-from tfrs_debias.serving import export_saved_model
+from tfrs_debias.serving import export_saved_model, model_manager
 
 
 def _wait_for(url, condition, seconds=20):
@@ -75,3 +77,46 @@ def test_partial_version_folder_keeps_the_previous_version_serving(managed):
     status = {s["version"]: s for s in rest_request(url)[1]["model_version_status"]}
     assert status["9"]["state"] == "END" and status["9"]["status"]["error_code"] == "UNKNOWN"
     assert rest_request(url + ":predict", {"inputs": rel})[1]["outputs"] == good
+
+
+class _Sentinel:
+    """Stands in for a loaded version; records whether the manager's lock was held when
+    it was freed."""
+
+    def __init__(self, manager, freed):
+        self.manager, self.freed = manager, freed
+
+    def __del__(self):
+        self.freed.append(self.manager._lock.locked())
+
+
+def test_versions_leave_service_outside_the_lock_and_later_loads_are_throttled(
+    managed, monkeypatch
+):
+    url, base, httpd, rel = managed
+    manager = httpd.model.manager
+    duties = []
+
+    class Recorder(model_manager.LoadThrottle):
+        def __init__(self, duty_cycle):
+            duties.append(duty_cycle)
+            super().__init__(duty_cycle)
+
+    monkeypatch.setattr(model_manager, "LoadThrottle", Recorder)
+    freed = []
+    manager._states[2].servable = _Sentinel(manager, freed)
+    shutil.copytree(os.path.join(base, "1"), os.path.join(base, "4"))
+    manager.refresh()  # serves 4 and 3: version 2 leaves service
+    assert [s.version for s in manager.states()] == [4, 3] and freed == [False]
+    manager._states[4].servable = _Sentinel(manager, freed)
+    shutil.rmtree(os.path.join(base, "4"))  # a --force re-export of version 4
+    shutil.copytree(os.path.join(base, "3"), os.path.join(base, "4"), copy_function=shutil.copyfile)
+    manager.refresh()
+    assert freed == [False, False]
+    # Two loads and two versions let go, each throttled; the loads at start were not.
+    assert duties == [pytest.approx(1 / 3)] * 4
+    code, body = rest_request(url + "/versions/4:predict", {"inputs": rel})
+    assert code == 200
+    assert (
+        body["outputs"] == rest_request(url + "/versions/3:predict", {"inputs": rel})[1]["outputs"]
+    )
