@@ -260,11 +260,26 @@ def test_request_lines_and_header_limits(managed):
     reply = _raw_http(port, head % (b"HTTP/1.0", len(body)) + b"\r\n" + body)
     assert reply.startswith(b"HTTP/1.1 200") and b'"outputs"' in reply
     bad_version = _raw_http(port, b"POST /v1/models/ranker:predict HTTP/9.x\r\n\r\n")
-    assert b"400" in bad_version and b"Bad request version" in bad_version
-    assert b"Bad HTTP/0.9 request type" in _raw_http(port, b"POST /x\r\n\r\n")
+    assert bad_version.startswith(b"HTTP/1.1 400 Bad request version")
+    # Answered as JSON, like every other answer: the quote in the request line escaped.
+    headers, _, payload = bad_version.partition(b"\r\n\r\n")
+    assert b"Content-Type: application/json" in headers and b"Connection: close" in headers
+    assert json.loads(payload) == {"error": "Bad request version ('HTTP/9.x')"}
+    quoted = _raw_http(port, b'POST /"x\\ extra HTTP/1.1\r\n\r\n').partition(b"\r\n\r\n")[2]
+    assert json.loads(quoted) == {"error": "Bad request syntax ('POST /\"x\\\\ extra HTTP/1.1')"}
+    assert json.loads(_raw_http(port, b"POST /x\r\n\r\n").partition(b"\r\n\r\n")[2]) == {
+        "error": "Bad HTTP/0.9 request type ('POST')"
+    }
+    unsupported = _raw_http(port, b"PUT /v1/models/ranker HTTP/1.1\r\n\r\n")
+    assert unsupported.startswith(b"HTTP/1.1 501")
+    assert json.loads(unsupported.partition(b"\r\n\r\n")[2]) == {
+        "error": "Unsupported method ('PUT')"
+    }
     # Over the header limits: 431, as the standard library answers.
     too_long = head % (b"HTTP/1.1", len(body)) + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n"
-    assert _raw_http(port, too_long).startswith(b"HTTP/1.1 431")
+    reply = _raw_http(port, too_long)
+    assert reply.startswith(b"HTTP/1.1 431")
+    assert json.loads(reply.partition(b"\r\n\r\n")[2])["error"].startswith("Line too long")
     many = head % (b"HTTP/1.1", len(body)) + b"".join(b"X-%d: 1\r\n" % i for i in range(101))
     assert _raw_http(port, many + b"\r\n" + body).startswith(b"HTTP/1.1 431")
     # Two keep-alive requests on one connection, then "Connection: close" ends it.

@@ -127,6 +127,31 @@ class _Handler(BaseHTTPRequestHandler):
             return self.handle_expect_100()
         return True
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None):
+        """The standard library's own error answers (a malformed request line or header
+        block, an unsupported method, a URI or header over the limits) as JSON
+        ``{"error": ...}``, like every other answer of this server and of TF Serving,
+        instead of its HTML page, with a status line even where the standard library
+        took a malformed request line for HTTP/0.9 and sent the page alone. The
+        connection is closed, as the standard library does."""
+        self.request_version = self.protocol_version
+        short, long = self.responses.get(code, ("Error", ""))
+        text = message or short
+        if explain:
+            text = f"{text}: {explain}"
+        self.log_error("code %d, message %s", code, text)
+        self.close_connection = True
+        self.send_response(code, message or short)
+        self.send_header("Connection", "close")
+        data = b""
+        if code >= 200 and code not in (204, 205, 304):
+            data = dumps({"error": text})
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if data and self.command != "HEAD":
+            self.wfile.write(data)
+
     def log_message(self, fmt, *args):  # quiet by default; --verbose turns it on
         if self.server.verbose:
             super().log_message(fmt, *args)
