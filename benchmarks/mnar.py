@@ -8,8 +8,9 @@ The "+ slice calibration" variants also give `train` the random slice
 Each variant trains with the library's automatic batch size and epochs and is scored
 with its served (debiased) probabilities on the random test: one global AUC and
 per-user NDCG@5 (binary gain, users with a positive), overall and per user-activity /
-item-popularity bucket, with a paired bootstrap 95% interval of the difference to
-the naive model. A model trained on fully random data of the same size is the ceiling.
+item-popularity bucket, each with a paired bootstrap 95% interval of the difference to
+the naive model (the test's users resampled; per bucket, of the relative change). A
+model trained on fully random data of the same size is the ceiling.
 
 Prints the table and writes it as ``OUT/mnar.png`` (AUC per variant, and the NDCG@5
 difference to naive with its interval) beside ``OUT/mnar.json``.
@@ -33,7 +34,9 @@ from tfrs_debias.data.io.reader import read_columns
 from tfrs_debias.data.sources.mnar_ratings import MnarRatingsConfig, MnarRatingsSimulator
 from tfrs_debias.data.sources.ratings import write_ratings_dataset
 from tfrs_debias.evaluation import Evaluator, Scorer
+from tfrs_debias.metrics.buckets import item_bucket, user_bucket
 from tfrs_debias.metrics.ground_truth import apply_batched
+from tfrs_debias.metrics.ranking import ndcg_at_k
 from tfrs_debias.models import EstimatorConfig
 from tfrs_debias.training import train
 
@@ -75,6 +78,50 @@ def paired_interval(values: np.ndarray, base: np.ndarray, seed: int = 0) -> tupl
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def auc_interval(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    base: np.ndarray,
+    groups: np.ndarray,
+    seed: int = 0,
+    draws: int = 1000,
+) -> tuple[float, float]:
+    """Paired bootstrap 95% interval of ``AUC(scores) - AUC(base)`` on the same rows,
+    resampling ``groups`` (the test's users) with replacement, so a user's rows stay
+    together."""
+    _, inverse = np.unique(groups, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    starts = np.searchsorted(inverse[order], np.arange(inverse.max() + 2))
+    members = [order[starts[g] : starts[g + 1]] for g in range(len(starts) - 1)]
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(draws):
+        rows = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
+        y = labels[rows]
+        if y.min() == y.max():
+            continue
+        diffs.append(auc(y, scores[rows]) - auc(y, base[rows]))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def relative_interval(
+    values: np.ndarray, base: np.ndarray, seed: int = 0, draws: int = 1000
+) -> tuple[float, float, float]:
+    """``mean(values) / mean(base) - 1`` over the users where both are defined, with a
+    paired bootstrap 95% interval (users resampled with replacement): a bucket's
+    relative NDCG change as the table prints it."""
+    keep = ~np.isnan(values) & ~np.isnan(base)
+    ours, theirs = values[keep], base[keep]
+    if not len(ours) or theirs.mean() <= 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(ours), (draws, len(ours)))
+    ratios = ours[picks].mean(axis=1) / np.maximum(theirs[picks].mean(axis=1), 1e-12) - 1
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return float(ours.mean() / theirs.mean() - 1), float(low), float(high)
+
+
 def user_thresholds(folder: LogDirectory, quantile: float = 0.9) -> tuple[int, int]:
     """``(10, q)``: "new" users keep the evaluator's definition (at most 10 training
     ratings); "power" users are those above the ``quantile`` of the test users'
@@ -86,18 +133,33 @@ def user_thresholds(folder: LogDirectory, quantile: float = 0.9) -> tuple[int, i
 
 def evaluate(model, folder: LogDirectory, thresholds: tuple[int, int] = (10, 100)) -> dict:
     scorer = Scorer.from_estimator(model)
-    evaluator = Evaluator(truth=folder.truth(), ks=(5,), user_thresholds=thresholds)
-    ranking = evaluator.ranking(scorer)
+    truth = folder.truth()
+    evaluator = Evaluator(truth=truth, ks=(5,), user_thresholds=thresholds)
+    scores = evaluator.truth_scores(scorer)
+    ranking = evaluator.ranking(scorer, scores)
+    # Per-user NDCG@5 of each bucket (nan where a user has none), for the intervals:
+    # user buckets keep a user's whole list, item buckets a user's candidates in them.
+    s, rel = scores[..., 0], truth.relevance[scorer.tasks[0]]
+    per_user = ndcg_at_k(s, rel, 5, truth.mask)
+    users = user_bucket(truth.user_train_impressions, thresholds)
+    items = item_bucket(truth.candidate_train_impressions, evaluator.item_quantiles, truth.mask)
+    buckets = {b: np.where(users == b, per_user, np.nan) for b in ("new", "power")}
+    for b in ("tail", "head"):
+        buckets[b] = ndcg_at_k(s, rel, 5, truth.mask & (items == b))
     test = read_columns(folder.require("test"), folder.schema())
     served = apply_batched(scorer.debiased, test)[:, 0]
     return {
         "auc": auc(test["click"], served),
+        "labels": test["click"],
+        "served": served,
+        "test_users": test["user_id"],
         "ndcg": ranking["ndcg"]["click"]["@5"],
         "per_user": np.array(
             [np.nan if v is None else v for v in ranking["ndcg_per_user"]["click"]["@5"]]
         ),
         "users": ranking["ndcg_by_user_bucket"]["click"],
         "items": ranking["ndcg_by_item_bucket"]["click"],
+        "bucket_per_user": buckets,
     }
 
 
@@ -199,40 +261,52 @@ def main(argv=None) -> None:
             results[name] = evaluate(result.model, folder, thresholds)
             print(f"  trained {name}: {result.metrics['epochs_run']} epochs", flush=True)
     base = results[NAIVE]
-    header = f"{'variant':<27}{'AUC':>7}{'NDCG@5':>8}{'vs naive [95% CI]':>26}"
-    header += f"{'new':>7}{'power':>7}{'tail':>7}{'head':>7}"
+    header = f"{'variant':<27}{'AUC':>7}{'vs naive [95% CI]':>28}{'NDCG@5':>8}"
+    header += f"{'vs naive [95% CI]':>32}{'new':>7}{'power':>7}{'tail':>7}{'head':>7}"
     print(header)
     rows = []
     for name, r in results.items():
         low, high = paired_interval(r["per_user"], base["per_user"])
+        auc_low, auc_high = auc_interval(r["labels"], r["served"], base["served"], r["test_users"])
         rows.append(
             {
                 "variant": name,
                 "auc": r["auc"],
+                "auc_delta": r["auc"] - base["auc"],
+                "auc_low": auc_low,
+                "auc_high": auc_high,
                 "ndcg": r["ndcg"],
                 "ndcg_delta": r["ndcg"] - base["ndcg"],
                 "low": low,
                 "high": high,
             }
         )
+        auc_delta = f"{r['auc'] - base['auc']:+.3f} [{auc_low:+.3f}, {auc_high:+.3f}]"
         delta = f"{r['ndcg'] - base['ndcg']:+.4f} [{low:+.4f}, {high:+.4f}]"
         buckets = [r["users"]["new"], r["users"]["power"], r["items"]["tail"], r["items"]["head"]]
         cells = "".join(
             f"{b['@5'] if b['@5'] is not None else float('nan'):>7.3f}" for b in buckets
         )
-        print(f"{name:<27}{r['auc']:>7.4f}{r['ndcg']:>8.4f}{delta:>26}{cells}")
-    print("\nNDCG@5 per bucket relative to naive (target for the factorized models: new users")
-    print("and tail items >= +5%, power users down < 1%)")
-    print(f"{'variant':<27}{'new':>8}{'power':>8}{'tail':>8}{'head':>8}")
+        print(f"{name:<27}{r['auc']:>7.4f}{auc_delta:>28}{r['ndcg']:>8.4f}{delta:>32}{cells}")
+    print("\nNDCG@5 per bucket relative to naive, paired bootstrap 95% interval over users")
+    print("(target for the factorized models: new users and tail items >= +5%, power users")
+    print("down < 1%)")
+    print(f"{'variant':<27}" + "".join(f"{b:>23}" for b in ("new", "power", "tail", "head")))
+    by_name = {row["variant"]: row for row in rows}
     for name, r in results.items():
         if name == NAIVE:
             continue
-        pairs = [(r["users"], base["users"], k) for k in ("new", "power")]
-        pairs += [(r["items"], base["items"], k) for k in ("tail", "head")]
         cells = ""
-        for ours, theirs, key in pairs:
-            a, b = ours[key]["@5"], theirs[key]["@5"]
-            cells += f"{a / b - 1:>+8.1%}" if a is not None and b else f"{'-':>8}"
+        for key in ("new", "power", "tail", "head"):
+            mid, low, high = relative_interval(
+                r["bucket_per_user"][key], base["bucket_per_user"][key]
+            )
+            by_name[name].setdefault("buckets", {})[key] = {
+                "relative": mid,
+                "low": low,
+                "high": high,
+            }
+            cells += f"{mid:>+7.1%} [{low:+.1%}, {high:+.1%}]".rjust(23)
         print(f"{name:<27}{cells}")
     os.makedirs(args.out, exist_ok=True)
     title = (
