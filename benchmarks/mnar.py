@@ -17,6 +17,7 @@ difference to naive with its interval) beside ``OUT/mnar.json``.
 
 Usage: python benchmarks/mnar.py [--seed 0] [--users 1000] [--items 500]
        [--rating-effect 0.8] [--popularity-effect 1.0] [--out mnar_output]
+       [--propensity-clip 0.05]
        [--variants "factorized,factorized + slice calib."]
 """
 
@@ -45,9 +46,9 @@ VARIANTS = {
     NAIVE: {"model": "multi_task"},
     "IPS": {"model": "multi_task", "propensity_weighting": "ips"},
     "SNIPS": {"model": "multi_task", "propensity_weighting": "snips"},
-    "SNIPS, true propensities": {"model": "multi_task", "propensity_weighting": "snips"},
+    "SNIPS (true propensities)": {"model": "multi_task", "propensity_weighting": "snips"},
     "DR": {"model": "multi_task", "propensity_weighting": "dr"},
-    "DR, true propensities": {"model": "multi_task", "propensity_weighting": "dr"},
+    "DR (true propensities)": {"model": "multi_task", "propensity_weighting": "dr"},
     "factorized": {"model": "factorized"},
     "factorized + SNIPS": {"model": "factorized", "propensity_weighting": "snips"},
     "anchored_factorized": {"model": "anchored_factorized"},
@@ -198,6 +199,12 @@ def main(argv=None) -> None:
     p.add_argument("--popularity-effect", type=float, default=MnarRatingsConfig.popularity_effect)
     p.add_argument("--out", default="mnar_output", help="where mnar.png and mnar.json go")
     p.add_argument(
+        "--propensity-clip",
+        type=float,
+        default=None,
+        help="propensity_clip of the propensity-weighted variants (default: the library's)",
+    )
+    p.add_argument(
         "--variants",
         default="",
         help="comma-separated variant names to run (naive and the ceiling always run); "
@@ -247,6 +254,8 @@ def main(argv=None) -> None:
                 random_dir if name.startswith("ceiling") else true_dir if "true" in name else data
             )
             fields = dict(fields)
+            if args.propensity_clip is not None and "propensity_weighting" in fields:
+                fields["propensity_clip"] = args.propensity_clip
             slice_files = source.require("random_slice") if fields.pop("slice", False) else None
             result = train(
                 source.require("train"),

@@ -150,7 +150,10 @@ def test_tuner_searches_the_weighting_when_propensities_are_logged():
     values = {k: (v[0] if isinstance(v, list) else v) for k, v in space.entries.items()}
     values["learning_rate"] = 1e-3
     fields = config_fields("multi_task", values, ("click",))
-    assert (fields["propensity_weighting"], fields["propensity_clip"]) == ("snips", 0.02)
+    assert (fields["propensity_weighting"], fields["propensity_clip"]) == ("snips", 0.001)
+    assert SearchSpace.from_json("multi_task", None, [], schema=SCHEMA).entries[
+        "propensity_clip"
+    ] == [0.001, 0.01, 0.02, 0.05, 0.1]
     build_estimator(SCHEMA, EstimatorConfig.from_dict(fields))
     # Ratings data (no bias features) may also try the doubly robust loss.
     full = SearchSpace.from_json("multi_task", None, [], schema=SCHEMA)
