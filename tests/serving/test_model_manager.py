@@ -120,3 +120,9 @@ def test_versions_leave_service_outside_the_lock_and_later_loads_are_throttled(
     assert (
         body["outputs"] == rest_request(url + "/versions/3:predict", {"inputs": rel})[1]["outputs"]
     )
+
+
+@pytest.mark.parametrize("duty", [0, -0.5, 1.5])
+def test_load_duty_cycle_must_be_a_share(tmp_path, duty):
+    with pytest.raises(ValueError, match="load_duty_cycle must be in"):
+        model_manager.ModelManager(str(tmp_path), load_duty_cycle=duty)

@@ -129,15 +129,16 @@ class ModelManager:
         self.num_versions = num_versions
         self.versions = tuple(int(v) for v in versions)
         self.batch_rows = batch_rows
-        LoadThrottle(load_duty_cycle)  # checks the value
+        if not 0 < load_duty_cycle <= 1:
+            raise ValueError(f"load_duty_cycle must be in (0, 1], got {load_duty_cycle}")
         self.load_duty_cycle = load_duty_cycle
         self._states: dict[int, VersionState] = {}
-        self._serving = False
+        self._started = False
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self.refresh()
-        self._serving = True  # from now on, loads are throttled (`LoadThrottle`)
+        self._started = True  # from now on, loads are throttled (`_throttle`)
         self._thread = None
         if poll_seconds > 0:
             self._thread = threading.Thread(
@@ -180,7 +181,7 @@ class ModelManager:
                     )
             return
         try:
-            with LoadThrottle(self.load_duty_cycle if self._serving else 1.0):
+            with self._throttle():
                 servable = tf.saved_model.load(path)
                 _warm_up(servable, path)
         except Exception as err:  # noqa: BLE001 - a broken folder must not stop serving
@@ -199,6 +200,11 @@ class ModelManager:
             self._states[version] = VersionState(version, "AVAILABLE", "", fp, servable)
         self._retire([replaced] if replaced is not None else [])
 
+    def _throttle(self) -> LoadThrottle:
+        """The `LoadThrottle` of this thread's loads: full speed before the manager
+        serves (the first `refresh`), ``load_duty_cycle`` after."""
+        return LoadThrottle(self.load_duty_cycle if self._started else 1.0)
+
     def _retire(self, states: list[VersionState]) -> None:
         """Lets go of versions taken out of service, outside the lock requests take:
         what a version frees at once (~9 ms: its functions leave the runtime) runs on
@@ -210,7 +216,7 @@ class ModelManager:
             return
         for state in states:
             state.servable = None
-        with LoadThrottle(self.load_duty_cycle if self._serving else 1.0):
+        with self._throttle():
             servables.clear()  # the last references the manager held
 
     def _poll(self, seconds: float) -> None:
