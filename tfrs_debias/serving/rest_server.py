@@ -135,7 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
         took a malformed request line for HTTP/0.9 and sent the page alone. The
         connection is closed, as the standard library does."""
         self.request_version = self.protocol_version
-        short, long = self.responses.get(code, ("Error", ""))
+        short = self.responses.get(code, ("Error",))[0]
         text = message or short
         if explain:
             text = f"{text}: {explain}"
