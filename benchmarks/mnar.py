@@ -138,13 +138,16 @@ def evaluate(model, folder: LogDirectory, thresholds: tuple[int, int] = (10, 100
     evaluator = Evaluator(truth=truth, ks=(5,), user_thresholds=thresholds)
     scores = evaluator.truth_scores(scorer)
     ranking = evaluator.ranking(scorer, scores)
+    per_user = np.array(
+        [np.nan if v is None else v for v in ranking["ndcg_per_user"]["click"]["@5"]]
+    )
     # Per-user NDCG@5 of each bucket (nan where a user has none), for the intervals:
-    # user buckets keep a user's whole list, item buckets a user's candidates in them.
-    s, rel = scores[..., 0], truth.relevance[scorer.tasks[0]]
-    per_user = ndcg_at_k(s, rel, 5, truth.mask)
+    # user buckets keep a user's whole list (the evaluator's per-user figures), item
+    # buckets a user's candidates in them (the evaluator returns only their means).
     users = user_bucket(truth.user_train_impressions, thresholds)
     items = item_bucket(truth.candidate_train_impressions, evaluator.item_quantiles, truth.mask)
     buckets = {b: np.where(users == b, per_user, np.nan) for b in ("new", "power")}
+    s, rel = scores[..., scorer.tasks.index("click")], truth.relevance["click"]
     for b in ("tail", "head"):
         buckets[b] = ndcg_at_k(s, rel, 5, truth.mask & (items == b))
     test = read_columns(folder.require("test"), folder.schema())
@@ -155,9 +158,7 @@ def evaluate(model, folder: LogDirectory, thresholds: tuple[int, int] = (10, 100
         "served": served,
         "test_users": test["user_id"],
         "ndcg": ranking["ndcg"]["click"]["@5"],
-        "per_user": np.array(
-            [np.nan if v is None else v for v in ranking["ndcg_per_user"]["click"]["@5"]]
-        ),
+        "per_user": per_user,
         "users": ranking["ndcg_by_user_bucket"]["click"],
         "items": ranking["ndcg_by_item_bucket"]["click"],
         "bucket_per_user": buckets,
@@ -215,6 +216,8 @@ def main(argv=None) -> None:
     unknown = [v for v in chosen if v not in VARIANTS]
     if unknown:
         p.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    if args.propensity_clip is not None and not 0 < args.propensity_clip <= 1:
+        p.error(f"--propensity-clip must be in (0, 1], got {args.propensity_clip}")
     config = MnarRatingsConfig(
         num_users=args.users,
         num_items=args.items,
@@ -290,8 +293,9 @@ def main(argv=None) -> None:
                 "high": high,
             }
         )
-        auc_delta = f"{r['auc'] - base['auc']:+.3f} [{auc_low:+.3f}, {auc_high:+.3f}]"
-        delta = f"{r['ndcg'] - base['ndcg']:+.4f} [{low:+.4f}, {high:+.4f}]"
+        row = rows[-1]
+        auc_delta = f"{row['auc_delta']:+.3f} [{auc_low:+.3f}, {auc_high:+.3f}]"
+        delta = f"{row['ndcg_delta']:+.4f} [{low:+.4f}, {high:+.4f}]"
         buckets = [r["users"]["new"], r["users"]["power"], r["items"]["tail"], r["items"]["head"]]
         cells = "".join(
             f"{b['@5'] if b['@5'] is not None else float('nan'):>7.3f}" for b in buckets
