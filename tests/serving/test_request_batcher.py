@@ -41,6 +41,10 @@ class _Signature:
             y = y[: self.rows_out]
         return {"y": y, "x2": 2 * x}
 
+    def run(self, arrays):  # the `SessionSignature` interface the batcher calls
+        out = self(**{k: tf.constant(v, SPECS[k].dtype) for k, v in arrays.items()})
+        return {k: v.numpy() for k, v in out.items()}
+
 
 def _request(i: int, rows: int) -> dict[str, np.ndarray]:
     x = np.arange(rows, dtype=np.int64) + 100 * i

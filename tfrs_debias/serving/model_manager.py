@@ -6,7 +6,8 @@ Serving's semantics.
   rollback by URL), ``all``, or ``specific`` versions.
 * Versions are loaded **off the request path**: at start, then by a poller thread
   (``poll_seconds``) and by `refresh`; a request never loads a SavedModel and never
-  waits on a load. Each loaded version is warmed up with one call before it is served.
+  waits on a load. A version is loaded as TF Serving loads it, into a graph and session
+  of its own (`SessionServable`). Each loaded version is warmed up with one call before it is served.
   Once the manager serves, a load runs under a `LoadThrottle` (``load_duty_cycle``) so
   that it does not take the interpreter from the requests, and a version taken out of
   service is freed outside the lock requests take.
@@ -31,6 +32,7 @@ from tfrs_debias.backend import tf
 from tfrs_debias.serving.load_throttle import LoadThrottle
 from tfrs_debias.serving.loaded_export import list_versions, warmup_inputs
 from tfrs_debias.serving.request_batcher import RequestBatcher, is_row_wise
+from tfrs_debias.serving.session_servable import SessionServable
 
 POLICIES = ("latest", "all", "specific")
 _FILES = ("saved_model.pb", os.path.join("variables", "variables.index"))
@@ -83,13 +85,12 @@ def _warm_up(servable: Any, version_dir: str | None = None) -> None:
             log = prediction_log_pb2.PredictionLog.FromString(record)
             request = log.predict_log.request
             fn = servable.signatures[request.model_spec.signature_name or "serving_default"]
-            fn(**{k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()})
+            fn.run({k: tf.make_ndarray(v) for k, v in request.inputs.items()})
         return
     fn = servable.signatures.get("serving_default")
     if fn is None:
         return
-    inputs = warmup_inputs(fn.structured_input_signature[1], rows=1)
-    fn(**{name: tf.constant(value) for name, value in inputs.items()})
+    fn.run(warmup_inputs(fn.structured_input_signature[1], rows=1))
 
 
 class ModelManager:
@@ -182,7 +183,7 @@ class ModelManager:
             return
         try:
             with self._throttle():
-                servable = tf.saved_model.load(path)
+                servable = SessionServable(path)
                 _warm_up(servable, path)
         except Exception as err:  # noqa: BLE001 - a broken folder must not stop serving
             message = (getattr(err, "message", None) or str(err)).strip().splitlines()
@@ -267,9 +268,7 @@ class ModelManager:
                     batcher = state.batchers[name]
         if batcher is not None:
             return batcher(arrays)
-        specs = fn.structured_input_signature[1]
-        tensors = {k: tf.constant(v, dtype=specs[k].dtype) for k, v in arrays.items()}
-        return {k: v.numpy() for k, v in fn(**tensors).items()}
+        return fn.run(arrays)
 
     def states(self) -> list[VersionState]:
         """Every version the policy wants, newest first."""

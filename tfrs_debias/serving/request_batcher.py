@@ -61,7 +61,7 @@ class RequestBatcher:
     """Batches concurrent calls of one row-wise signature; see the module docstring.
 
     Args:
-      fn: the signature (a concrete function taking keyword tensors).
+      fn: the signature: a `SessionSignature` (``run(arrays) -> arrays``).
       max_rows: the most rows one batched call takes. A single larger request still
         runs, alone.
       threads: how many batches may run at once (TF Serving's ``num_batch_threads``).
@@ -86,7 +86,6 @@ class RequestBatcher:
         self.fn = fn
         self.max_rows = max_rows
         self.idle_seconds = idle_seconds
-        self._dtypes = {k: s.dtype for k, s in fn.structured_input_signature[1].items()}
         self._queue: collections.deque[_Pending] = collections.deque()
         self._cond = threading.Condition()
         self._alive = 0  # worker threads running
@@ -146,8 +145,7 @@ class RequestBatcher:
 
     def _call(self, arrays: dict[str, Any]) -> dict[str, np.ndarray]:
         self.calls += 1
-        tensors = {k: tf.constant(v, dtype=self._dtypes[k]) for k, v in arrays.items()}
-        return {k: v.numpy() for k, v in self.fn(**tensors).items()}
+        return self.fn.run(arrays)
 
     def _execute(self, batch: list[_Pending]) -> None:
         self.requests += len(batch)
