@@ -1,8 +1,9 @@
 """`LoadThrottle`: runs a background load's Python work at a duty cycle, so the threads
 answering requests keep the interpreter.
 
-Loading a SavedModel (``tf.saved_model.load``) is ~0.2 s of Python work on the calling
-thread: rebuilding each function's graph, restoring objects. TF Serving loads in C++
+Loading a SavedModel is ~0.1-0.2 s of Python work on the calling thread (with
+``tf.saved_model.load``: rebuilding each function's graph; with the server's
+`SessionServable`: importing the MetaGraph piece by piece). TF Serving loads in C++
 threads that do not compete with requests; here the loading thread and the request
 threads share one interpreter lock, and while a version loaded in the background every
 request needed the lock from it, again and again. On a 2-core machine, with 4 REST

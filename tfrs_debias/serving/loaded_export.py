@@ -1,5 +1,6 @@
-"""`LoadedExport`: the one loader for exports, used by the evaluator, the selector and
-the server.
+"""`LoadedExport`: the one loader for exports in a Python program, used by the evaluator
+and the selector (the server loads its versions as TF Serving does, with
+`SessionServable`, and finds them with `list_versions` here).
 
 It resolves ``saved_models/NAME`` to a version folder, reads the export's metadata
 (``assets.extra/tfrs_debias.json``: tasks, value weights, schema, served features,

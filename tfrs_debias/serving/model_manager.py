@@ -7,7 +7,8 @@ Serving's semantics.
 * Versions are loaded **off the request path**: at start, then by a poller thread
   (``poll_seconds``) and by `refresh`; a request never loads a SavedModel and never
   waits on a load. A version is loaded as TF Serving loads it, into a graph and session
-  of its own (`SessionServable`). Each loaded version is warmed up with one call before it is served.
+  of its own (`SessionServable`). Each loaded version is warmed up with one call
+  before it is served.
   Once the manager serves, a load runs under a `LoadThrottle` (``load_duty_cycle``) so
   that it does not take the interpreter from the requests, and a version taken out of
   service is freed outside the lock requests take.
@@ -208,10 +209,10 @@ class ModelManager:
 
     def _retire(self, states: list[VersionState]) -> None:
         """Lets go of versions taken out of service, outside the lock requests take:
-        what a version frees at once (~9 ms: its functions leave the runtime) runs on
-        this, the loading thread, under the `LoadThrottle`. The rest (~16k Python objects
-        in reference cycles, its functions' graphs) is the interpreter's collector's to
-        free."""
+        what a version frees at once (its session: ~3 ms) runs on this, the loading
+        thread, under the `LoadThrottle` (a request still running on the version keeps
+        it alive until it ends). Its graph's ~1k Python objects are in reference cycles,
+        which the interpreter's collector frees (~5 ms)."""
         servables = [s.servable for s in states if s.servable is not None]
         if not servables:
             return
