@@ -116,3 +116,30 @@ def test_a_folder_that_is_not_a_saved_model_is_an_error(exported, tmp_path):
     shutil.copy(os.path.join(path, "saved_model.pb"), broken / "saved_model.pb")
     with pytest.raises(tf.errors.OpError):
         SessionServable(str(broken))
+
+
+def test_warm_up_replays_the_exports_warmup_requests(exported):
+    """The manager warms a version with the export's own warm-up requests (8 rows of
+    ``serving_default``); without the file, one row of placeholders."""
+    from tfrs_debias.serving.model_manager import _warm_up
+
+    model, _, path, _, _ = exported
+    servable = SessionServable(path)
+    calls = []
+
+    class Recording:
+        def __init__(self, name):
+            self.name, self.fn = name, servable.signatures[name]
+            self.structured_input_signature = self.fn.structured_input_signature
+
+        def run(self, arrays):
+            calls.append((self.name, {k: v.shape for k, v in arrays.items()}))
+            return self.fn.run(arrays)
+
+    servable.signatures = {name: Recording(name) for name in servable.signatures}
+    _warm_up(servable, path)
+    served = {f.name for f in model.served_features}
+    assert calls == [("serving_default", {k: (8,) for k in served})]
+    calls.clear()
+    _warm_up(servable, None)
+    assert calls == [("serving_default", {k: (1,) for k in served})]
