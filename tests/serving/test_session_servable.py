@@ -160,3 +160,21 @@ def test_a_dropped_version_leaves_nothing_behind(exported):
         gc.collect()
         counts.append(len(gc.get_objects()))
     assert max(counts[1:]) - min(counts[1:]) <= 20, counts
+
+
+def test_a_version_loads_from_any_tensorflow_filesystem(exported):
+    path = exported[2]
+    remote = "ram://session_servable/ranker/1"
+    for root, _, files in os.walk(path):
+        relative = os.path.relpath(root, path)
+        folder = remote if relative == "." else f"{remote}/{relative}"
+        tf.io.gfile.makedirs(folder)
+        for name in files:
+            tf.io.gfile.copy(os.path.join(root, name), os.path.join(folder, name), True)
+    local, far = SessionServable(path), SessionServable(remote)
+    fn = local.signatures["serving_default"]
+    inputs = warmup_inputs(fn.structured_input_signature[1], rows=4)
+    expected = fn.run(inputs)
+    got = far.signatures["serving_default"].run(inputs)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(got[key], value)
