@@ -291,3 +291,35 @@ def test_request_lines_and_header_limits(managed):
     expect = head % (b"HTTP/1.1", len(body)) + b"Expect: 100-continue\r\nConnection: close\r\n"
     reply = _raw_http(port, expect + b"\r\n" + body)
     assert reply.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK")
+
+
+def test_model_errors_say_what_is_wrong_not_where_in_the_graph():
+    from tfrs_debias.serving.rest_codec import error_line
+
+    session = (
+        "Graph execution error:\n\nIncompatible shapes: [2,32] vs. [3,32]\n\t "
+        "[[{{function_node __inference_<lambda>_16279}}{{node mul}}]]"
+    )
+    eager = (
+        "Graph execution error:\n\nDetected at node mul defined at (most recent call "
+        "last):\n<stack traces unavailable>\nIncompatible shapes: [2,32] vs. [3,32]\n\t "
+        "[[{{function_node __inference_<lambda>_315}}{{node mul}}]] "
+        "[Op:__inference_signature_wrapper_342]"
+    )
+    plain = "indices[0] = 9 is not in [0, 5)\n\t [[{{node GatherV2}}]]"
+    for text in (session, eager):
+        err = tf.errors.InvalidArgumentError(None, None, text)
+        assert error_line(err) == "Incompatible shapes: [2,32] vs. [3,32]"
+    assert error_line(ValueError(plain)) == "indices[0] = 9 is not in [0, 5)"
+
+
+def test_inputs_with_different_row_counts_are_a_400_naming_them(server, exported):
+    url, _ = server
+    model, _, _, batch, _ = exported
+    rel = {k: v.numpy().tolist()[:3] for k, v in relevance_inputs(batch, model).items()}
+    item = model.schema.item_id.name
+    rel[item] = rel[item][:2]
+    status, body = rest_request(url + ":predict", {"inputs": rel})
+    assert status == 400
+    assert "the inputs of 'serving_default' must have the same number of rows" in body["error"]
+    assert f"{item} 2" in body["error"] and f"{model.schema.user_id.name} 3" in body["error"]

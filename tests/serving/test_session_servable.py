@@ -151,7 +151,7 @@ def test_a_dropped_version_leaves_nothing_behind(exported):
     of Python objects (40 cycles by hand: RSS flat at 614 MB)."""
     path = exported[2]
     counts = []
-    for _ in range(4):
+    for _ in range(5):
         servable = SessionServable(path)
         servable.signatures["serving_default"].run(
             warmup_inputs(servable.signatures["serving_default"].structured_input_signature[1])
@@ -159,7 +159,9 @@ def test_a_dropped_version_leaves_nothing_behind(exported):
         del servable
         gc.collect()
         counts.append(len(gc.get_objects()))
-    assert max(counts[1:]) - min(counts[1:]) <= 20, counts
+    # A version kept alive per cycle would add ~1k objects each time (3 cycles: ~3k);
+    # other tests' servers, polling in the background, move the count by a few hundred.
+    assert counts[-1] - counts[1] < 500, counts
 
 
 def test_a_version_loads_from_any_tensorflow_filesystem(exported):

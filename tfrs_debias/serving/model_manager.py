@@ -260,10 +260,20 @@ class ModelManager:
         self, version: int, servable: Any, name: str, arrays: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
         """Signature ``name`` of a version `get` returned, on checked numpy inputs;
-        concurrent calls of a row-wise signature are batched (`RequestBatcher`)."""
+        concurrent calls of a row-wise signature are batched (`RequestBatcher`).
+
+        Raises:
+          ValueError: a row-wise signature's inputs differ in their number of rows.
+        """
         fn = servable.signatures[name]
+        rows = RequestBatcher.rows(arrays)
+        if rows is None and is_row_wise(fn):
+            sizes = ", ".join(
+                f"{k} {a.shape[0] if a.ndim else 'scalar'}" for k, a in arrays.items()
+            )
+            raise ValueError(f"the inputs of '{name}' must have the same number of rows: {sizes}")
         batcher = None
-        if self.batch_rows > 0 and RequestBatcher.rows(arrays) is not None:
+        if self.batch_rows > 0 and rows is not None:
             with self._lock:
                 state = self._states.get(version)
                 if state is not None and state.servable is servable:

@@ -138,11 +138,16 @@ def error_line(err: Exception) -> str:
     """The line of a TensorFlow error that says what is wrong (not "Graph execution
     error:" nor the node trace)."""
     text = getattr(err, "message", None) or str(err)
-    lines = [re.sub(r"\s*\[\[\{\{node .*$", "", line).strip() for line in text.splitlines()]
+    # Node traces ("[[{{node x}}]]", "[[{{function_node f}}{{node x}}]]", "[Op:...]")
+    # name graph internals, not the client's mistake.
+    trace = r"\s*(\[\[\{\{(function_)?node |\[Op:).*$"
+    lines = [re.sub(trace, "", line).strip() for line in text.splitlines()]
     useful = [
         line
         for line in lines
-        if line and line != "Graph execution error:" and not line.startswith("Detected at node")
+        if line
+        and line not in ("Graph execution error:", "<stack traces unavailable>")
+        and not line.startswith("Detected at node")
     ]
     return useful[-1] if useful else (lines[0] if lines else type(err).__name__)
 
