@@ -21,22 +21,20 @@ requests; a piece holds it at most ~3-5 ms, and the `LoadThrottle` of a backgrou
 pauses between pieces. Then the variables are restored through the export's saver and
 its init op (lookup tables) runs, as TF Serving's loader does.
 
-Each signature is a `SessionSignature` (``numpy in -> numpy out``) with the
-``structured_input_signature`` / ``structured_outputs`` of a loaded concrete function,
-so the server reads its inputs' names, dtypes and shapes the same way.
+Each signature is a `SessionSignature` (``numpy in -> numpy out``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 from tensorflow.core.framework import graph_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tfrs_debias.backend import tf
+from tfrs_debias.serving.session_signature import SessionSignature
 
 #: The MetaGraph tag set of our exports (``tf.saved_model.save`` writes ``serve``).
 SERVE_TAGS = ("serve",)
@@ -128,52 +126,6 @@ def import_meta_graph_in_pieces(graph: tf.Graph, graph_def: Any) -> None:
         tf.compat.v1.import_graph_def(piece, input_map=input_map, name="")
         if controls:
             graph.get_operation_by_name(node.name)._add_control_inputs(controls)
-
-
-def _spec(info: Any, name: str) -> tf.TensorSpec:
-    """A `tf.TensorSpec` from a ``SignatureDef``'s ``TensorInfo``."""
-    shape = tf.TensorShape(None if info.tensor_shape.unknown_rank else info.tensor_shape)
-    return tf.TensorSpec(shape, tf.dtypes.as_dtype(info.dtype), name=name)
-
-
-class SessionSignature:
-    """One signature of a `SessionServable`: ``run({input: array}) -> {output: array}``.
-
-    Args:
-      session: the version's session.
-      signature_def: the signature's ``SignatureDef`` proto.
-    """
-
-    def __init__(self, session: Any, signature_def: Any):
-        inputs, outputs = signature_def.inputs, signature_def.outputs
-        self.structured_input_signature = ((), {k: _spec(inputs[k], k) for k in sorted(inputs)})
-        self.structured_outputs = {k: _spec(outputs[k], k) for k in sorted(outputs)}
-        self._input_names = tuple(sorted(inputs))
-        self._output_names = tuple(sorted(outputs))
-        self._numpy_dtypes = {
-            k: spec.dtype.as_numpy_dtype if spec.dtype != tf.string else object
-            for k, spec in self.structured_input_signature[1].items()
-        }
-        # A callable fixes the feeds and fetches once (no per-call name lookups).
-        self._callable = session.make_callable(
-            [outputs[k].name for k in self._output_names],
-            [inputs[k].name for k in self._input_names],
-        )
-
-    def run(self, arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """The outputs for ``arrays`` (every input of the signature, by name; values
-        are cast to the input's dtype).
-
-        Raises:
-          KeyError: an input is missing.
-          tf.errors.InvalidArgumentError: the graph rejects the values (shapes, ids...).
-        """
-        missing = [k for k in self._input_names if k not in arrays]
-        if missing:
-            raise KeyError(f"missing signature inputs {missing}")
-        feeds = [np.asarray(arrays[k], dtype=self._numpy_dtypes[k]) for k in self._input_names]
-        values = self._callable(*feeds)
-        return dict(zip(self._output_names, values, strict=True))
 
 
 class SessionServable:
