@@ -137,7 +137,8 @@ class SessionServable:
       tags: the MetaGraph tag set to load.
 
     Raises:
-      tf.errors.OpError / ValueError: a missing, partial or corrupt folder.
+      tf.errors.OpError / ValueError / protobuf's DecodeError: a missing, partial or
+        corrupt folder, or no MetaGraph with ``tags``.
     """
 
     def __init__(self, version_dir: str, tags: tuple[str, ...] = SERVE_TAGS):
