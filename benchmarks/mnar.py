@@ -49,6 +49,16 @@ VARIANTS = {
     "SNIPS (true propensities)": {"model": "multi_task", "propensity_weighting": "snips"},
     "DR": {"model": "multi_task", "propensity_weighting": "dr"},
     "DR (true propensities)": {"model": "multi_task", "propensity_weighting": "dr"},
+    "DR + uniform pairs": {
+        "model": "multi_task",
+        "propensity_weighting": "dr",
+        "dr_pairs": "uniform",
+    },
+    "DR (true propensities) + uniform pairs": {
+        "model": "multi_task",
+        "propensity_weighting": "dr",
+        "dr_pairs": "uniform",
+    },
     "factorized": {"model": "factorized"},
     "factorized + SNIPS": {"model": "factorized", "propensity_weighting": "snips"},
     "anchored_factorized": {"model": "anchored_factorized"},

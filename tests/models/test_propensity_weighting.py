@@ -158,8 +158,45 @@ def test_tuner_searches_the_weighting_when_propensities_are_logged():
     # Ratings data (no bias features) may also try the doubly robust loss.
     full = SearchSpace.from_json("multi_task", None, [], schema=SCHEMA)
     assert full.entries["propensity_weighting"] == ["none", "ips", "snips", "dr"]
+    assert full.entries["dr_pairs"] == ["batch", "uniform"]
     with_bias = ImpressionSchema.default(tasks=("click",)).replace(
         add=[Feature("prop", "float32", "propensity")]
     )
     clicks = SearchSpace.from_json("multi_task", None, [], schema=with_bias)
     assert clicks.entries["propensity_weighting"] == ["none", "ips", "snips"]
+    assert "dr_pairs" not in clicks.entries
+
+
+def test_uniform_doubly_robust_pairs_draw_items_from_the_whole_vocabulary():
+    vocabulary = np.arange(100, 110, dtype=np.int64)  # 10 item ids
+    config = EstimatorConfig(
+        model="multi_task", propensity_weighting="dr", dr_pairs="uniform", **SMALL
+    )
+    model = build_estimator(
+        SCHEMA, config, {"user_id": np.arange(5, dtype=np.int64), "item_id": vocabulary}
+    )
+    batch = 4000
+    inputs = {
+        "user_id": tf.range(batch, dtype=tf.int64) % 5,
+        "item_id": tf.fill([batch], tf.constant(105, tf.int64)),  # every row logs item 105
+    }
+    sampled = model.doubly_robust_pairs(inputs)
+    items = sampled["item_id"].numpy()
+    np.testing.assert_array_equal(sampled["user_id"].numpy(), inputs["user_id"].numpy())
+    counts = np.array([(items == i).sum() for i in vocabulary])
+    assert counts.sum() == batch  # only vocabulary ids, never the logged distribution
+    # Uniform: each of 10 ids ~400 times (binomial sd ~19; 6 sd either side).
+    assert counts.min() > 280 and counts.max() < 520, counts
+    # Keyed by the step: the same draws again (a resumed run), not the batch's items.
+    np.testing.assert_array_equal(model.doubly_robust_pairs(inputs)["item_id"].numpy(), items)
+    # "batch" (the default) pairs each user with the previous row's item.
+    rolled = _model("dr").doubly_robust_pairs(
+        {"user_id": tf.constant([1, 2, 3]), "item_id": tf.constant([7, 8, 9])}
+    )
+    np.testing.assert_array_equal(rolled["item_id"].numpy(), [9, 7, 8])
+    # Item side features cannot be drawn with the ids.
+    with_genre = SCHEMA.replace(add=[Feature("genre", "int64", "item_feature", num_values=3)])
+    with pytest.raises(ValueError, match="dr_pairs 'uniform' draws item ids alone"):
+        build_estimator(with_genre, config)
+    with pytest.raises(ValueError, match="dr_pairs 'all' is not one of"):
+        EstimatorConfig(dr_pairs="all")

@@ -35,6 +35,15 @@ def check_propensity_config(schema: ImpressionSchema, config: EstimatorConfig) -
             "with task loss 'bce' and no bias or popularity features (on click logs the "
             "bias tower is the correction); use 'ips' or 'snips' there"
         )
+    if (
+        config.propensity_weighting == "dr"
+        and config.dr_pairs == "uniform"
+        and schema.by_role("item_feature")
+    ):
+        raise ValueError(
+            "dr_pairs 'uniform' draws item ids alone and cannot know their side features "
+            f"{[f.name for f in schema.by_role('item_feature')]}; use dr_pairs 'batch'"
+        )
 
 
 class PropensityWeighting:
@@ -46,6 +55,7 @@ class PropensityWeighting:
     num_tasks: int
     imputation: MLP | None
     forward: Callable[..., dict[str, Any]]
+    vocabularies: dict[str, Any]
     pair_vector: Callable[[Features], tf.Tensor]
 
     def make_imputation(self) -> MLP | None:
@@ -72,6 +82,28 @@ class PropensityWeighting:
             weights = weights / tf.reduce_mean(weights)
         return weights
 
+    def doubly_robust_pairs(self, inputs: Features) -> dict[str, tf.Tensor]:
+        """The unobserved pairs of a batch whose error DR imputes: each row's user with
+        the previous row's item (``dr_pairs="batch"``), or with an item id drawn
+        uniformly from the training vocabulary (``"uniform"``; stateless draws keyed by
+        the optimizer's step, so a resumed run draws what an uninterrupted one does)."""
+        sampled = dict(inputs)
+        item = self.schema.item_id.name
+        vocabulary = self.vocabularies.get(item)
+        if self.config.dr_pairs == "uniform" and vocabulary is not None and len(vocabulary):
+            ids = inputs[item]
+            optimizer = getattr(self, "optimizer", None)
+            step = tf.constant(0, tf.int64) if optimizer is None else optimizer.iterations
+            seed = tf.stack([tf.cast(step, tf.int64), tf.constant(0x5D5, tf.int64)])
+            index = tf.random.stateless_uniform(
+                tf.shape(ids), seed=seed, maxval=len(vocabulary), dtype=tf.int64
+            )
+            sampled[item] = tf.cast(tf.gather(tf.constant(vocabulary), index), ids.dtype)
+            return sampled
+        for f in self.schema.by_role("item_id", "item_feature"):
+            sampled[f.name] = tf.roll(inputs[f.name], shift=1, axis=0)
+        return sampled
+
     def doubly_robust_loss(
         self,
         inputs: Features,
@@ -81,11 +113,9 @@ class PropensityWeighting:
         training: bool = False,
     ) -> tf.Tensor:
         """DR-JL's terms beyond the weighted error (`doubly_robust_terms`): the imputed
-        error on sampled pairs (each row's user with the previous row's item) minus its
-        weighted value on the observed pairs, plus the imputation model's loss."""
-        sampled = dict(inputs)
-        for f in self.schema.by_role("item_id", "item_feature"):
-            sampled[f.name] = tf.roll(inputs[f.name], shift=1, axis=0)
+        error on sampled pairs (`doubly_robust_pairs`) minus its weighted value on the
+        observed pairs, plus the imputation model's loss."""
+        sampled = self.doubly_robust_pairs(inputs)
         assert self.imputation is not None  # (made when propensity_weighting is "dr")
         sampled_logits = self.forward(sampled, training=training)["logits"]
         imputed = self.imputation(tf.stop_gradient(self.pair_vector(inputs)))

@@ -75,12 +75,15 @@ class SearchSpace:
     def for_schema(self, schema) -> SearchSpace:
         """Adds the `PROPENSITY` entries when ``schema`` has a propensity feature (those
         already set are kept), with the doubly robust ``"dr"`` among the weightings on
-        ratings data (no bias or popularity features)."""
+        ratings data (no bias or popularity features), and its ``dr_pairs`` when the
+        items have no side features."""
         if schema.propensity is None:
             return self
         entries: dict[str, Any] = dict(PROPENSITY)
         if doubly_robust_fits(schema):
             entries["propensity_weighting"] = [*entries["propensity_weighting"], "dr"]
+            if not schema.by_role("item_feature"):
+                entries["dr_pairs"] = ["batch", "uniform"]
         return SearchSpace(self.model, {**entries, **self.entries})
 
     def override(self, changes: Mapping[str, Any]) -> SearchSpace:
@@ -158,6 +161,8 @@ def config_fields(model: str, values: Mapping[str, Any], tasks: tuple[str, ...])
     if "propensity_weighting" in values:
         fields["propensity_weighting"] = str(values["propensity_weighting"])
         fields["propensity_clip"] = float(values.get("propensity_clip", 0.05))
+        if "dr_pairs" in values:
+            fields["dr_pairs"] = str(values["dr_pairs"])
     if "anchor_weight" in values:
         w = float(values["anchor_weight"])
         fields["anchor_weights"] = [w, w, float(values.get("bias_anchor_weight", 0.0))]
