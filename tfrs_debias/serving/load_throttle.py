@@ -29,6 +29,12 @@ from collections.abc import Callable
 from typing import Any
 
 
+def check_duty_cycle(value: float, name: str = "duty_cycle") -> None:
+    """A ``ValueError`` naming ``name`` unless ``value`` is a share of time in (0, 1]."""
+    if not 0 < value <= 1:
+        raise ValueError(f"{name} must be in (0, 1], got {value}")
+
+
 class LoadThrottle:
     """A context manager that caps the share of wall time the entering thread runs
     Python; see the module docstring.
@@ -51,8 +57,7 @@ class LoadThrottle:
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], Any] = time.sleep,
     ):
-        if not 0 < duty_cycle <= 1:
-            raise ValueError(f"duty_cycle must be in (0, 1], got {duty_cycle}")
+        check_duty_cycle(duty_cycle)
         if run_seconds <= 0:
             raise ValueError(f"run_seconds must be > 0, got {run_seconds}")
         if check_every < 1:

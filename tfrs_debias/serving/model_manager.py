@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from tfrs_debias.backend import tf
-from tfrs_debias.serving.load_throttle import LoadThrottle
+from tfrs_debias.serving.load_throttle import LoadThrottle, check_duty_cycle
 from tfrs_debias.serving.loaded_export import list_versions, warmup_inputs
 from tfrs_debias.serving.request_batcher import RequestBatcher, is_row_wise
 from tfrs_debias.serving.session_servable import SessionServable
@@ -137,8 +137,7 @@ class ModelManager:
         self.num_versions = num_versions
         self.versions = tuple(int(v) for v in versions)
         self.batch_rows = batch_rows
-        if not 0 < load_duty_cycle <= 1:
-            raise ValueError(f"load_duty_cycle must be in (0, 1], got {load_duty_cycle}")
+        check_duty_cycle(load_duty_cycle, "load_duty_cycle")
         self.load_duty_cycle = load_duty_cycle
         self._states: dict[int, VersionState] = {}
         self._started = False
