@@ -91,7 +91,7 @@ class EstimatorConfig:
         ``"uniform"`` (each row's user with an item drawn uniformly from the training
         vocabulary: the estimator's "every pair" taken literally; needs no item side
         features). On the MNAR simulator with the logged (true) propensities and strong
-        self-selection, ``"uniform"`` lifted DR from −0.046 / −0.045 to +0.025 / +0.028
+        self-selection, ``"uniform"`` lifted DR from −0.046 / −0.045 to +0.027 / +0.027
         AUC over naive (two seeds); with estimated propensities, or mild
         self-selection, ``"batch"`` did better (``benchmarks/mnar.py``), so it is the
         default and the tuner searches both.
