@@ -30,6 +30,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from tensorflow.core.framework import graph_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
@@ -137,8 +138,8 @@ class SessionServable:
       tags: the MetaGraph tag set to load.
 
     Raises:
-      tf.errors.OpError / ValueError / protobuf's DecodeError: a missing, partial or
-        corrupt folder, or no MetaGraph with ``tags``.
+      tf.errors.OpError / ValueError: a missing, partial or corrupt folder (naming the
+        file), or no MetaGraph with ``tags``.
     """
 
     def __init__(self, version_dir: str, tags: tuple[str, ...] = SERVE_TAGS):
@@ -146,8 +147,13 @@ class SessionServable:
 
         self.version_dir = version_dir
         saved_model = saved_model_pb2.SavedModel()
-        with tf.io.gfile.GFile(os.path.join(version_dir, "saved_model.pb"), "rb") as fh:
-            saved_model.ParseFromString(fh.read())
+        path = os.path.join(version_dir, "saved_model.pb")
+        with tf.io.gfile.GFile(path, "rb") as fh:
+            data = fh.read()
+        try:
+            saved_model.ParseFromString(data)
+        except DecodeError as err:
+            raise ValueError(f"{path}: not a SavedModel ({err})") from None
         found = [m for m in saved_model.meta_graphs if set(m.meta_info_def.tags) == set(tags)]
         if not found:
             raise ValueError(f"{version_dir}: no MetaGraph tagged {sorted(tags)}")
