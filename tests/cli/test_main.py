@@ -80,3 +80,22 @@ def test_tablet_device_without_schema_file_validates_trains_exports_serves(tmp_p
 def test_serve_refuses_a_negative_batch_limit(tmp_path, capsys):
     assert main(["serve", "--model-base", str(tmp_path), "--batch-rows", "-1"]) == 2
     assert "--batch-rows must be >= 0" in capsys.readouterr().err
+
+
+def test_config_is_a_file_or_an_inline_json_object(tmp_path):
+    from tfrs_debias.cli.common import CommandError, load_json
+
+    path = tmp_path / "c.json"
+    path.write_text('{"dr_pairs": "uniform"}')
+    assert load_json(str(path)) == {"dr_pairs": "uniform"}
+    assert load_json(' {"propensity_weighting": "dr", "dr_pairs": "uniform"}') == {
+        "propensity_weighting": "dr",
+        "dr_pairs": "uniform",
+    }
+    with pytest.raises(CommandError, match=r"^--config: not valid JSON"):
+        load_json('{"dr_pairs": }')
+    with pytest.raises(CommandError, match=r"c2\.json: config file not found"):
+        load_json(str(tmp_path / "c2.json"))
+    path.write_text("[1]")
+    with pytest.raises(CommandError, match=r"c\.json: config must be a JSON object"):
+        load_json(str(path))

@@ -79,17 +79,24 @@ def tasks_of(args: argparse.Namespace) -> tuple[str, ...] | None:
 
 
 def load_json(path: str | None) -> dict:
+    """A ``--config`` value: a JSON file, or a JSON object written inline (``'{"a": 1}'``,
+    as the README's examples pass it)."""
     if not path:
         return {}
+    inline = path.lstrip().startswith("{")
+    source = "--config" if inline else path
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        if inline:
+            data = json.loads(path)
+        else:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
     except FileNotFoundError:
         raise CommandError(f"{path}: config file not found") from None
     except json.JSONDecodeError as err:
-        raise CommandError(f"{path}: not valid JSON ({err})") from None
+        raise CommandError(f"{source}: not valid JSON ({err})") from None
     if not isinstance(data, dict):
-        raise CommandError(f"{path}: config must be a JSON object")
+        raise CommandError(f"{source}: config must be a JSON object")
     return data
 
 

@@ -193,7 +193,9 @@ def register(sub) -> None:
     p.add_argument(
         "--small", action="store_const", const="small", dest="preset", help="--preset small"
     )
-    p.add_argument("--config", help="JSON file of SimulatorConfig fields to override")
+    p.add_argument(
+        "--config", help="JSON file or inline JSON object of SimulatorConfig fields to override"
+    )
     for name, kind, text in _SIMULATOR_FLAGS:
         p.add_argument("--" + name.replace("_", "-"), type=kind, help=text)
     p.set_defaults(func=cmd_simulate)
@@ -229,7 +231,9 @@ def register(sub) -> None:
     p.add_argument("--tfds", help="tensorflow-datasets name, e.g. movielens/100k-ratings")
     p.add_argument("--tfds-data-dir", help="tensorflow-datasets data_dir holding it")
     p.add_argument("--slate-length", type=int, help="positions per slate (default 10)")
-    p.add_argument("--config", help="JSON file of MovieLensConfig fields to override")
+    p.add_argument(
+        "--config", help="JSON file or inline JSON object of MovieLensConfig fields to override"
+    )
     p.set_defaults(func=cmd_movielens)
 
     p = sub.add_parser(

@@ -118,7 +118,7 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--config",
-        help="JSON of EstimatorConfig fields (e.g. a tuner's "
+        help="JSON file or inline JSON object of EstimatorConfig fields (e.g. a tuner's "
         "best_config.json): widths, bias_combine, dropouts, ...",
     )
     p.add_argument(
