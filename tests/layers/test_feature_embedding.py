@@ -33,3 +33,25 @@ def test_feature_embedding_indices():
         }
     )
     assert all(v.shape == (1, 4) for v in out.values())
+
+
+def test_row_key_is_mixed_radix_of_indices():
+    ids = Feature("item_id", "int64", "item_id")
+    score = Feature("score", "float32", "item_feature")
+    layer = FeatureEmbedding([POSITION, ids, score], 4, {"item_id": [10, 20]})
+    idx = layer.indices(
+        {
+            "position": tf.constant([0, 4, 0]),
+            "item_id": tf.constant([20, 10, 20], tf.int64),
+            "score": tf.constant([0.5, 0.1, 0.2]),
+        }
+    )
+    assert set(idx) == {"position", "item_id"}  # floats have no index
+    # position indices 1, 5, 1 (size 6); item_id 2, 1, 2 (size 3): key = p * 3 + i
+    np.testing.assert_array_equal(layer.row_key(idx, ["position", "item_id"]), [5, 16, 5])
+    assert layer.row_key(idx, ["position", "score"]) is None
+    wide = FeatureEmbedding(
+        [Feature(f"h{i}", "int64", "item_feature") for i in range(4)], 4, hash_buckets=100_000
+    )
+    hidx = {f"h{i}": tf.constant([1], tf.int64) for i in range(4)}
+    assert wide.row_key(hidx, [f"h{i}" for i in range(4)]) is None  # 100001^4 > 2^62

@@ -7,6 +7,7 @@ from tfrs_debias.layers.mixture_of_logits import MixtureOfLogits
 from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.layers.mmoe import MMoE
 from tfrs_debias.layers.slice_calibration import SliceCalibration
+from tfrs_debias.layers.unique_rows import UniqueRows
 
 __all__ = [
     "MLP",
@@ -16,4 +17,5 @@ __all__ = [
     "GradientReversal",
     "MixtureOfLogits",
     "SliceCalibration",
+    "UniqueRows",
 ]

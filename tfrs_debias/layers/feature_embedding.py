@@ -116,14 +116,43 @@ class FeatureEmbedding(keras.layers.Layer):
     def embed(self, name: str, index: tf.Tensor) -> tf.Tensor:
         return self._embeddings[name](index)
 
-    def call(self, features: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def indices(self, features: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """``{name: [batch] int64}`` for the categorical features (floats have none)."""
+        return {
+            f.name: self.index(f.name, tf.reshape(features[f.name], [-1]))
+            for f in self.features
+            if f.dtype != "float32"
+        }
+
+    def row_key(self, indices: Mapping[str, tf.Tensor], names: Sequence[str]) -> tf.Tensor | None:
+        """``[batch] int64``, equal for two rows exactly when their ``names`` features
+        have the same indices (``Σ_n idx_n · radix_n``); None when one of them is a float
+        feature or their cross does not fit in int64."""
+        if not names or any(n not in self._sizes for n in names):
+            return None
+        sizes = [self._sizes[n] for n in names]
+        if np.prod([float(s) for s in sizes]) >= 2.0**62:
+            return None
+        key = indices[names[0]]
+        for name, size in zip(names[1:], sizes[1:], strict=True):
+            key = key * size + indices[name]
+        return key
+
+    def call(
+        self,
+        features: Mapping[str, tf.Tensor],
+        indices: Mapping[str, tf.Tensor] | None = None,
+    ) -> dict[str, tf.Tensor]:
+        """Each feature's embedding (floats as ``[batch, 1]``); ``indices`` are the
+        batch's `indices` when the caller has them already (one lookup per step)."""
+        if indices is None:
+            indices = self.indices(features)
         out = {}
         for f in self.features:
-            x = features[f.name]
             if f.dtype == "float32":
-                out[f.name] = tf.reshape(tf.cast(x, tf.float32), [-1, 1])
+                out[f.name] = tf.reshape(tf.cast(features[f.name], tf.float32), [-1, 1])
             else:
-                out[f.name] = self.embed(f.name, self.index(f.name, tf.reshape(x, [-1])))
+                out[f.name] = self.embed(f.name, indices[f.name])
         return out
 
     def get_config(self) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tfrs_debias.backend import keras, tf
+from tfrs_debias.layers.unique_rows import UniqueRows
 
 
 @keras.utils.register_keras_serializable(package="tfrs_debias")
@@ -40,6 +41,36 @@ class MLP(keras.layers.Layer):
         for layer in self._layers:
             x = layer(x, training=training) if isinstance(layer, keras.layers.Dropout) else layer(x)
         return x
+
+    def call_on_blocks(
+        self,
+        blocks: Sequence[tuple[tf.Tensor, UniqueRows | None]],
+        training: bool | None = None,
+    ) -> tf.Tensor:
+        """``self(concat([rows.spread(x) for x, rows in blocks]))`` without building the
+        concatenation: each block ``x [n_k, d_k]`` holds one row per distinct key of
+        ``rows`` (``rows`` None: one per example), so the first layer's product is taken
+        per block on its distinct rows and spread. Same outputs and gradients."""
+        if len(blocks) == 1 or not self._layers:
+            if len(blocks) > 1:  # no layer: the MLP is the identity
+                return tf.concat([x if r is None else r.spread(x) for x, r in blocks], -1)
+            x, rows = blocks[0]
+            y = self(x, training=training)
+            return y if rows is None else rows.spread(y)
+        first, rest = self._layers[0], self._layers[1:]
+        widths = [int(x.shape[-1]) for x, _ in blocks]
+        if not first.built:
+            first.build(tf.TensorShape([None, sum(widths)]))
+        h, start = None, 0
+        for (x, rows), width in zip(blocks, widths, strict=True):
+            part = tf.matmul(x, first.kernel[start : start + width])
+            part = part if rows is None else rows.spread(part)
+            h = part if h is None else h + part
+            start += width
+        h = first.activation(tf.nn.bias_add(h, first.bias))
+        for layer in rest:
+            h = layer(h, training=training) if isinstance(layer, keras.layers.Dropout) else layer(h)
+        return h
 
     def get_config(self) -> dict:
         return {

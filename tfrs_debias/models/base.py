@@ -21,6 +21,7 @@ from tfrs_debias.layers.feature_embedding import (
 from tfrs_debias.layers.mlp import MLP
 from tfrs_debias.layers.mmoe import MMoE
 from tfrs_debias.layers.slice_calibration import SliceCalibration
+from tfrs_debias.layers.unique_rows import UniqueRows
 from tfrs_debias.losses.ranking_losses import LIST_LOSSES
 from tfrs_debias.metrics.list_metrics import ListMRR, ListNDCG
 from tfrs_debias.models.config import LIST_LOSS_NAMES, REGRESSION_LOSSES, EstimatorConfig
@@ -169,14 +170,30 @@ class BaseEstimator(PropensityWeighting, tfrs.Model):
         return hasattr(self, "components")
 
     # -- the relevance side (no bias feature is read here) -----------------------------
-    def side_vectors(self, features: Features) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def side_vectors(
+        self, features: Features, indices: Mapping[str, tf.Tensor] | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """``(user_vec, item_vec, id_interaction)``: concatenated user-side and item-side
-        embeddings, and the element-wise product of the user-id and item-id embeddings."""
-        emb = self.embedding(features)
+        embeddings, and the element-wise product of the user-id and item-id embeddings;
+        ``indices`` are the batch's ``embedding.indices`` when the caller has them."""
+        emb = self.embedding(features, indices=indices)
         user = [emb[f.name] for f in self.schema.by_role("user_id", "user_feature")]
         item = [emb[f.name] for f in self.schema.by_role("item_id", "item_feature")]
         cross = emb[self.schema.user_id.name] * emb[self.schema.item_id.name]
         return tf.concat(user, axis=-1), tf.concat(item, axis=-1), cross
+
+    def side_rows(
+        self, indices: Mapping[str, tf.Tensor]
+    ) -> tuple[UniqueRows | None, UniqueRows | None]:
+        """The batch's distinct users and distinct items (`UniqueRows` over all
+        user-side, resp. item-side, feature indices), for towers that read one side
+        only; None for a side with a float feature or a cross too large to key."""
+        out = []
+        for side in ("user", "item"):
+            names = [f.name for f in self.schema.by_role(f"{side}_id", f"{side}_feature")]
+            key = self.embedding.row_key(indices, names)
+            out.append(None if key is None else UniqueRows.of(key))
+        return out[0], out[1]
 
     def item_vectors(self, item_ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """``([N, embedding_dim] learned item-id embeddings, [N] known)``: what item

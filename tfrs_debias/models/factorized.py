@@ -40,12 +40,21 @@ class FactorizedEstimator(PositionDebiasedEstimator):
     def components(self, features: Features, training: bool = False) -> dict[str, tf.Tensor]:
         """``{"components": [B, T, 4], "gates": [B, T, 3], "keep": [B, 1], "aux_loss"}``:
         components in `COMPONENTS` order, gates over the three relevance components."""
-        vectors = self.side_vectors(features)
+        indices = self.embedding.indices(features)
+        vectors = self.side_vectors(features, indices)
         user, item, _ = vectors
         r = self.training_relevance(features, training, vectors)
         s, keep, adv_loss = self.bias_outputs(features, r, training)
-        comps = tf.stack([r, self.user_tower(user), self.item_tower(item), s], axis=-1)
-        gates = self.mixture.gate_weights(tf.concat([user, item], axis=-1))
+        # The user-only and item-only towers and the gate's first layer read one side
+        # each: run once per distinct user / item of the batch (same outputs and
+        # gradients; in-memory step 9.4 -> 8.5 ms at 4096 rows).
+        users, items = self.side_rows(indices)
+        user_block = (user, None) if users is None else (users.take(user), users)
+        item_block = (item, None) if items is None else (items.take(item), items)
+        a = self.user_tower.call_on_blocks([user_block])
+        c = self.item_tower.call_on_blocks([item_block])
+        comps = tf.stack([r, a, c, s], axis=-1)
+        gates = self.mixture.gate_weights_on_blocks([user_block, item_block])
         return {"components": comps, "gates": gates, "keep": keep, "aux_loss": adv_loss}
 
     def forward(self, features: Features, training: bool = False) -> dict[str, tf.Tensor]:
