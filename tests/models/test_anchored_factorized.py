@@ -9,6 +9,7 @@ from tfrs_debias.models import (
     EstimatorConfig,
     FactorizedEstimator,
 )
+from tfrs_debias.models.factorized import COMPONENTS
 
 
 def test_anchor_loss_by_hand(data):
@@ -23,8 +24,11 @@ def test_anchor_loss_by_hand(data):
         ),
     )
     labels = model.labels(batch)
-    zeros = {"components": tf.zeros([256, 2, 4])}
-    # Every component logit 0 -> BCE = ln 2 per task; Σ_k λ_k Σ_t w_t ln 2 = 3.5 · 4 · ln 2
+    # The interaction component is not anchored: its logits (5) must not count.
+    zeros = {name: tf.zeros([256, 2]) for name in COMPONENTS} | {
+        "interaction": tf.fill([256, 2], 5.0)
+    }
+    # Every anchored component logit 0 -> BCE = ln 2 per task; Σ_k λ_k Σ_t w_t ln 2 = 3.5 · 4 · ln 2
     np.testing.assert_allclose(
         float(model.extra_loss(zeros, labels)), 3.5 * 4 * math.log(2), rtol=1e-5
     )

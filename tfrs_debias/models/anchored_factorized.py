@@ -5,7 +5,7 @@ the interaction component keeps only what the (user, item) pair explains."""
 from __future__ import annotations
 
 from tfrs_debias.backend import tf
-from tfrs_debias.models.factorized import FactorizedEstimator
+from tfrs_debias.models.factorized import COMPONENTS, FactorizedEstimator
 
 
 class AnchoredFactorizedEstimator(FactorizedEstimator):
@@ -26,6 +26,6 @@ class AnchoredFactorizedEstimator(FactorizedEstimator):
         for k, weight in zip((1, 2, 3), self.config.anchor_weights, strict=True):
             if weight == 0 or (k == 3 and self.bias_tower is None):
                 continue
-            bce = tf.nn.sigmoid_cross_entropy_with_logits(labels, outputs["components"][..., k])
+            bce = tf.nn.sigmoid_cross_entropy_with_logits(labels, outputs[COMPONENTS[k]])
             total += weight * tf.nn.compute_average_loss(tf.linalg.matvec(bce, task_w))
         return total

@@ -39,7 +39,9 @@ class FactorizedEstimator(PositionDebiasedEstimator):
 
     def components(self, features: Features, training: bool = False) -> dict[str, tf.Tensor]:
         """``{"components": [B, T, 4], "gates": [B, T, 3], "keep": [B, 1], "aux_loss"}``:
-        components in `COMPONENTS` order, gates over the three relevance components."""
+        components in `COMPONENTS` order, gates over the three relevance components;
+        also each component ``[B, T]`` under its `COMPONENTS` name (the training path
+        reads those: slicing the stacked tensor cost a slice and its gradient each)."""
         indices = self.embedding.indices(features)
         vectors = self.side_vectors(features, indices)
         user, item, _ = vectors
@@ -53,18 +55,23 @@ class FactorizedEstimator(PositionDebiasedEstimator):
         item_block = (item, None) if items is None else (items.take(item), items)
         a = self.user_tower.call_on_blocks([user_block])
         c = self.item_tower.call_on_blocks([item_block])
-        comps = tf.stack([r, a, c, s], axis=-1)
         gates = self.mixture.gate_weights_on_blocks([user_block, item_block])
-        return {"components": comps, "gates": gates, "keep": keep, "aux_loss": adv_loss}
+        return {
+            "components": tf.stack([r, a, c, s], axis=-1),
+            "gates": gates,
+            "keep": keep,
+            "aux_loss": adv_loss,
+            **dict(zip(COMPONENTS, (r, a, c, s), strict=True)),
+        }
 
     def forward(self, features: Features, training: bool = False) -> dict[str, tf.Tensor]:
         out = self.components(features, training)
-        comps = out["components"]
-        mix = MixtureOfLogits.mix(out["gates"], comps[..., :3])
+        relevance = tf.stack([out[name] for name in COMPONENTS[:3]], axis=-1)
+        mix = MixtureOfLogits.mix(out["gates"], relevance)
         if self.bias_tower is None:
             out["logits"] = mix
         else:
-            out["logits"] = combine_logits(mix, comps[..., 3], out["keep"], self.bias_combines)
+            out["logits"] = combine_logits(mix, out["bias"], out["keep"], self.bias_combines)
         return out
 
     def uncalibrated_logits(self, features: Features) -> tf.Tensor:
