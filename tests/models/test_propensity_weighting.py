@@ -153,7 +153,7 @@ def test_tuner_searches_the_weighting_when_propensities_are_logged():
     assert (fields["propensity_weighting"], fields["propensity_clip"]) == ("snips", 0.001)
     assert SearchSpace.from_json("multi_task", None, [], schema=SCHEMA).entries[
         "propensity_clip"
-    ] == [0.001, 0.01, 0.02, 0.05, 0.1]
+    ] == [0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
     build_estimator(SCHEMA, EstimatorConfig.from_dict(fields))
     # Ratings data (no bias features) may also try the doubly robust loss.
     full = SearchSpace.from_json("multi_task", None, [], schema=SCHEMA)

@@ -92,9 +92,10 @@ class EstimatorConfig:
         vocabulary: the estimator's "every pair" taken literally; needs no item side
         features). On the MNAR simulator with the logged (true) propensities and strong
         self-selection, ``"uniform"`` lifted DR from −0.046 / −0.045 to +0.027 / +0.027
-        AUC over naive (two seeds); with estimated propensities, or mild
-        self-selection, ``"batch"`` did better (``benchmarks/mnar.py``), so it is the
-        default and the tuner searches both.
+        AUC over naive (two seeds); with the estimated propensities it did so only
+        with a stronger clip (``propensity_clip`` 0.2: +0.042 / +0.026 / +0.029 over
+        three seeds, +0.005 at 0.1). With mild self-selection ``"batch"`` did better
+        (``benchmarks/mnar.py``), so it is the default and the tuner searches both.
       slice_calibration: serve the logit corrected by a `SliceCalibration` (intercept,
         scale, and log exposure counts of the item and the user) fitted on a random
         slice after training; `train` sets it when given ``random_slice_files``.
