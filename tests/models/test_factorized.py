@@ -31,8 +31,15 @@ def test_factorized_towers_on_distinct_rows_match_every_row(data):
 
     schema, batch = data
     model = small_model(schema, "factorized", bias_feature_dropout=0.0)
-    users, items = model.side_rows(model.embedding.indices(batch))
+    indices = model.embedding.indices(batch)
+    (users_x, users), (items_x, items) = model.side_blocks(indices, model.side_vectors(batch))
     assert 0 < users.first.shape[0] < 256 and 0 < items.first.shape[0] < 256
+    assert users_x.shape[0] == users.first.shape[0] and items_x.shape[0] == items.first.shape[0]
+    # Each representative row is the user (item) of every row it stands for.
+    for name in ("user_id", "user_segment"):
+        np.testing.assert_array_equal(users.spread(users.take(indices[name])), indices[name])
+    for name in ("item_id", "item_genre"):
+        np.testing.assert_array_equal(items.spread(items.take(indices[name])), indices[name])
     with tf.GradientTape(persistent=True) as tape:
         out = model.components(batch)
         user, item, _ = model.side_vectors(batch)

@@ -182,18 +182,27 @@ class BaseEstimator(PropensityWeighting, tfrs.Model):
         cross = emb[self.schema.user_id.name] * emb[self.schema.item_id.name]
         return tf.concat(user, axis=-1), tf.concat(item, axis=-1), cross
 
-    def side_rows(
-        self, indices: Mapping[str, tf.Tensor]
-    ) -> tuple[UniqueRows | None, UniqueRows | None]:
-        """The batch's distinct users and distinct items (`UniqueRows` over all
-        user-side, resp. item-side, feature indices), for towers that read one side
-        only; None for a side with a float feature or a cross too large to key."""
-        out = []
-        for side in ("user", "item"):
+    def side_blocks(
+        self, indices: Mapping[str, tf.Tensor], vectors: Sequence[tf.Tensor]
+    ) -> list[tuple[tf.Tensor, UniqueRows | None]]:
+        """The user side and the item side on the batch's distinct users / items, for
+        towers that read one side only (`MLP.call_on_blocks`): ``(vectors, rows)`` with
+        ``rows`` the `UniqueRows` over all of that side's feature indices and
+        ``vectors`` its embeddings looked up again at those rows only, so the towers'
+        gradients reach the tables directly rather than through the batch's
+        ``[batch, d]`` side vector; ``(vectors[k], None)`` (every row) for a side with a
+        float feature or a cross too large to key. ``vectors`` are `side_vectors`."""
+        blocks = []
+        for side, full in zip(("user", "item"), vectors, strict=False):
             names = [f.name for f in self.schema.by_role(f"{side}_id", f"{side}_feature")]
             key = self.embedding.row_key(indices, names)
-            out.append(None if key is None else UniqueRows.of(key))
-        return out[0], out[1]
+            if key is None:
+                blocks.append((full, None))
+                continue
+            rows = UniqueRows.of(key)
+            parts = [self.embedding.embed(n, rows.take(indices[n])) for n in names]
+            blocks.append((tf.concat(parts, axis=-1), rows))
+        return blocks
 
     def item_vectors(self, item_ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """``([N, embedding_dim] learned item-id embeddings, [N] known)``: what item

@@ -49,10 +49,9 @@ class FactorizedEstimator(PositionDebiasedEstimator):
         s, keep, adv_loss = self.bias_outputs(features, r, training)
         # The user-only and item-only towers and the gate's first layer read one side
         # each: run once per distinct user / item of the batch (same outputs and
-        # gradients; in-memory step 9.4 -> 8.5 ms at 4096 rows).
-        users, items = self.side_rows(indices)
-        user_block = (user, None) if users is None else (users.take(user), users)
-        item_block = (item, None) if items is None else (items.take(item), items)
+        # gradients; in-memory step 9.4 -> 8.5 ms at 4096 rows, and ~2.5% less with
+        # their inputs looked up at the distinct rows).
+        user_block, item_block = self.side_blocks(indices, (user, item))
         a = self.user_tower.call_on_blocks([user_block])
         c = self.item_tower.call_on_blocks([item_block])
         gates = self.mixture.gate_weights_on_blocks([user_block, item_block])
