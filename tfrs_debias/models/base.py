@@ -192,7 +192,7 @@ class BaseEstimator(PropensityWeighting, tfrs.Model):
         gradients reach the tables directly rather than through the batch's
         ``[batch, d]`` side vector; ``(vectors[k], None)`` (every row) for a side with a
         float feature or a cross too large to key. ``vectors`` are `side_vectors`."""
-        blocks = []
+        blocks: list[tuple[tf.Tensor, UniqueRows | None]] = []
         for side, full in zip(("user", "item"), vectors, strict=False):
             names = [f.name for f in self.schema.by_role(f"{side}_id", f"{side}_feature")]
             key = self.embedding.row_key(indices, names)
