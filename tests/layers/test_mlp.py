@@ -30,3 +30,21 @@ def test_call_on_blocks_equals_call_on_the_concatenation():
     wrong = UniqueRows.of(tf.constant([7, 8, 8, 7], tf.int64))
     other = mlp.call_on_blocks([(user_rows, wrong), (item, None)])
     assert np.abs(other.numpy() - expected.numpy()).max() > 1e-3
+
+
+def test_call_on_blocks_builds_through_call_when_traced_first():
+    """An export may trace `call_on_blocks` before any eager call: the first layer is
+    then built through ``__call__`` (scoped weight names, initializers lifted out of the
+    traced function), and the traced function runs."""
+    mlp = MLP((4,), output_units=2, name="gate")
+    fn = tf.function(lambda a, b: mlp.call_on_blocks([(a, None), (b, None)]))
+    concrete = fn.get_concrete_function(tf.TensorSpec([None, 3]), tf.TensorSpec([None, 2]))
+    assert [w.name for w in mlp.weights] == [
+        "gate/dense_0/kernel:0",
+        "gate/dense_0/bias:0",
+        "gate/output/kernel:0",
+        "gate/output/bias:0",
+    ]
+    x = np.ones([2, 3], np.float32)
+    y = np.full([2, 2], 0.5, np.float32)
+    np.testing.assert_allclose(concrete(x, y), mlp(np.concatenate([x, y], -1)), rtol=1e-6)

@@ -60,7 +60,10 @@ class MLP(keras.layers.Layer):
         first, rest = self._layers[0], self._layers[1:]
         widths = [int(x.shape[-1]) for x, _ in blocks]
         if not first.built:
-            first.build(tf.TensorShape([None, sum(widths)]))
+            # Built through __call__ on no rows, so the weights get their scoped names
+            # and Keras lifts their initializers out of a function being traced (an
+            # export traces this before any eager call).
+            self(tf.zeros([0, sum(widths)], blocks[0][0].dtype), training=False)
         h, start = None, 0
         for (x, rows), width in zip(blocks, widths, strict=True):
             part = tf.matmul(x, first.kernel[start : start + width])
