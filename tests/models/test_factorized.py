@@ -55,3 +55,27 @@ def test_factorized_towers_on_distinct_rows_match_every_row(data):
         np.testing.assert_allclose(
             tf.convert_to_tensor(got), tf.convert_to_tensor(want), rtol=1e-4, atol=1e-6
         )
+
+
+def test_factorized_side_with_a_float_feature_runs_on_every_row(data):
+    """A float item feature cannot key distinct rows: the item side falls back to every
+    row (``rows`` None) while the user side still runs once per distinct user, and the
+    mixture is the same as on every row."""
+    import tensorflow as tf
+
+    from tfrs_debias.schema import Feature
+
+    schema, batch = data
+    schema = schema.replace(add=[Feature("item_score", "float32", "item_feature")])
+    batch = dict(batch)
+    batch["item_score"] = tf.linspace(0.0, 1.0, 256)
+    model = small_model(schema, "factorized", bias_feature_dropout=0.0)
+    indices = model.embedding.indices(batch)
+    user, item, _ = model.side_vectors(batch)
+    (_, users), (item_x, items) = model.side_blocks(indices, (user, item))
+    assert items is None and item_x is item and users is not None
+    out = model.components(batch)
+    np.testing.assert_allclose(
+        out["gates"], model.mixture.gate_weights(tf.concat([user, item], -1)), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(out["item"], model.item_tower(item), rtol=1e-5, atol=1e-6)
