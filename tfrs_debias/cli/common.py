@@ -88,6 +88,12 @@ def load_json(path: str | None) -> dict:
     try:
         if inline:
             data = json.loads(path)
+        elif "://" in path:  # gs://, hdfs://...: through tf.io.gfile (imports TensorFlow)
+            from tfrs_debias.data.io.files import is_file, read_json
+
+            if not is_file(path):
+                raise FileNotFoundError(path)
+            data = read_json(path)
         else:
             with open(path, encoding="utf-8") as fh:
                 data = json.load(fh)

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import itertools
 import os
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from tfrs_debias.backend import tf
+from tfrs_debias.data.io.files import is_file, text_lines
 from tfrs_debias.schema import Feature, ImpressionSchema
 from tfrs_debias.serving.reranker import (
     BELOW_K,
@@ -276,27 +278,27 @@ def read_candidates(value: str, schema: ImpressionSchema) -> dict[str, list]:
     """Candidates from ``"1,2,3"``, a file of one id per line, or a CSV with a header
     naming the item id and item side features."""
     item = schema.item_id
-    if not os.path.exists(value):
-        if os.sep in value or value.endswith((".csv", ".txt")):
+    if not is_file(value):
+        if os.sep in value or "://" in value or value.endswith((".csv", ".txt")):
             raise FileNotFoundError(f"{value}: candidates file not found")
         return {
             item.name: [item.parse_value(v.strip(), value) for v in value.split(",") if v.strip()]
         }
-    with open(value, encoding="utf-8") as fh:
-        first = fh.readline()
-        fh.seek(0)
-        if item.name in [c.strip() for c in first.split(",")]:
-            reader = csv.DictReader(fh)
-            cols: dict[str, list] = {name: [] for name in reader.fieldnames or []}
-            for line, row in enumerate(reader, start=2):
-                for name, v in row.items():
-                    where = f"{value}: line {line}, column '{name}'"
-                    cols[name].append(schema[name].parse_value(v, where) if name in schema else v)
-            return cols
-        return {
-            item.name: [
-                item.parse_value(line.strip(), f"{value}: line {i}")
-                for i, line in enumerate(fh, start=1)
-                if line.strip()
-            ]
-        }
+    lines = text_lines(value)  # any filesystem tf.io.gfile reaches
+    first = next(lines, "")
+    rows = itertools.chain([first], lines)
+    if item.name in [c.strip() for c in first.split(",")]:
+        reader = csv.DictReader(rows)
+        cols: dict[str, list] = {name: [] for name in reader.fieldnames or []}
+        for line, row in enumerate(reader, start=2):
+            for name, v in row.items():
+                where = f"{value}: line {line}, column '{name}'"
+                cols[name].append(schema[name].parse_value(v, where) if name in schema else v)
+        return cols
+    return {
+        item.name: [
+            item.parse_value(line.strip(), f"{value}: line {i}")
+            for i, line in enumerate(rows, start=1)
+            if line.strip()
+        ]
+    }

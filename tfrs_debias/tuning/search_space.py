@@ -109,8 +109,9 @@ class SearchSpace:
         narrowed by a JSON file and ``NAME=VALUE`` fixes."""
         space = cls.default(model) if schema is None else cls.default(model).for_schema(schema)
         if path:
-            with open(path, encoding="utf-8") as fh:
-                space = space.override(json.load(fh))
+            from tfrs_debias.data.io.files import read_json  # TensorFlow: only when read
+
+            space = space.override(read_json(path))
         fixed = {}
         for item in fixes:
             name, sep, value = item.partition("=")

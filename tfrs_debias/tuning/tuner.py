@@ -20,7 +20,6 @@ redo finished trials.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from tfrs_debias.data.io.files import expand_files
+from tfrs_debias.data.io.files import expand_files, write_json
 from tfrs_debias.data.io.log_directory import LogDirectory
 from tfrs_debias.data.io.reader import make_dataset, read_columns
 from tfrs_debias.data.io.truth import GroundTruth
@@ -232,10 +231,11 @@ def run_tuning(
         {"trial": t.trial_id, name: float(t.score), **t.hyperparameters.values} for t in trials
     ]
     best = hypermodel.config(trials[0].hyperparameters)
-    with open(os.path.join(out_dir, "best_config.json"), "w", encoding="utf-8") as fh:
-        json.dump(best.to_dict(), fh, indent=2)
-    with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as fh:
-        json.dump({"objective": name, "direction": direction, "trials": table}, fh, indent=2)
+    write_json(os.path.join(out_dir, "best_config.json"), best.to_dict())
+    write_json(
+        os.path.join(out_dir, "results.json"),
+        {"objective": name, "direction": direction, "trials": table},
+    )
     return TuneResult(table, best, name, direction, search)
 
 

@@ -8,7 +8,7 @@ import contextlib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -115,6 +115,25 @@ def write_json(path: str, data, indent: int = 2) -> None:
     with tf.io.gfile.GFile(tmp, "w") as fh:
         fh.write(json.dumps(finite(data), indent=indent, allow_nan=False) + "\n")
     tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def is_file(path: str) -> bool:
+    """Whether ``path`` is a file, on any filesystem ``tf.io.gfile`` reaches."""
+    return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+
+
+def text_lines(path: str) -> Iterator[str]:
+    """The lines of a UTF-8 text file, undecodable bytes replaced, through
+    ``tf.io.gfile`` (``gs://``, ``hdfs://``, ``ram://``...); a local path is read with
+    the built-in ``open`` (the same lines, ~2x faster than a call per line into
+    TensorFlow's reader on multi-million-line rating files)."""
+    if "://" not in path:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            yield from fh
+        return
+    with tf.io.gfile.GFile(path, "rb") as fh:
+        for line in fh:
+            yield line.decode("utf-8", errors="replace")
 
 
 def read_json(path: str):

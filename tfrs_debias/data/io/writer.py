@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Mapping
 
@@ -97,7 +96,7 @@ def write_examples(
         raise ValueError(f"num_shards must be >= 1, got {num_shards}")
     num_rows = check_columns(columns, schema)
     tf.io.gfile.makedirs(out_dir)
-    existing = sorted(glob.glob(os.path.join(out_dir, f"{glob.escape(prefix)}-*-of-*.tfrecord*")))
+    existing = sorted(tf.io.gfile.glob(os.path.join(out_dir, f"{prefix}-*-of-*.tfrecord*")))
     if existing and not overwrite:
         raise FileExistsError(
             f"{existing[0]} exists; pass --overwrite (overwrite=True) to replace '{prefix}'"

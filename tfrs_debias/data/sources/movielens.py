@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from tfrs_debias.data.io.files import is_file, text_lines
 from tfrs_debias.data.io.log_dataset import flatten_slates, write_log_dataset
 from tfrs_debias.data.io.truth import GroundTruth, count_lookup
 from tfrs_debias.data.sources.click_model import (
@@ -56,8 +57,7 @@ class Ratings:
 
 def detect_format(path: str) -> str:
     """``"ml-100k"``, ``"ml-1m"`` or ``"ml-latest"`` from the first line of ``path``."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        first = fh.readline().strip()
+    first = next(text_lines(path), "").strip()
     if not first:
         raise ValueError(f"{path}: empty ratings file")
     if "::" in first:
@@ -75,7 +75,7 @@ def detect_format(path: str) -> str:
 
 def read_ratings(path: str, fmt: str | None = None) -> Ratings:
     """Reads a MovieLens ratings file; a malformed line raises naming file and line."""
-    if not os.path.isfile(path):
+    if not is_file(path):
         raise FileNotFoundError(
             f"{path}: ratings file not found. Put a MovieLens ratings file there "
             "(ml-100k u.data, ml-1m ratings.dat or ml-latest ratings.csv); nothing is downloaded."
@@ -85,26 +85,23 @@ def read_ratings(path: str, fmt: str | None = None) -> Ratings:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
     sep = {"ml-100k": "\t", "ml-1m": "::", "ml-latest": ","}[fmt]
     users, items, ratings, stamps = [], [], [], []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            line = line.strip()
-            if not line or (fmt == "ml-latest" and lineno == 1):
-                continue
-            parts = line.split(sep)
-            if len(parts) != 4:
-                raise ValueError(f"{path}: line {lineno}: expected 4 fields, got {len(parts)}")
-            try:
-                u, i, r, t = int(parts[0]), int(parts[1]), float(parts[2]), int(float(parts[3]))
-            except ValueError:
-                raise ValueError(
-                    f"{path}: line {lineno}: non-numeric field in {line[:80]!r}"
-                ) from None
-            if not (0 < r <= 10) or not np.isfinite(r):
-                raise ValueError(f"{path}: line {lineno}: rating {r} out of range (0, 10]")
-            users.append(u)
-            items.append(i)
-            ratings.append(r)
-            stamps.append(t)
+    for lineno, line in enumerate(text_lines(path), start=1):
+        line = line.strip()
+        if not line or (fmt == "ml-latest" and lineno == 1):
+            continue
+        parts = line.split(sep)
+        if len(parts) != 4:
+            raise ValueError(f"{path}: line {lineno}: expected 4 fields, got {len(parts)}")
+        try:
+            u, i, r, t = int(parts[0]), int(parts[1]), float(parts[2]), int(float(parts[3]))
+        except ValueError:
+            raise ValueError(f"{path}: line {lineno}: non-numeric field in {line[:80]!r}") from None
+        if not (0 < r <= 10) or not np.isfinite(r):
+            raise ValueError(f"{path}: line {lineno}: rating {r} out of range (0, 10]")
+        users.append(u)
+        items.append(i)
+        ratings.append(r)
+        stamps.append(t)
     if not users:
         raise ValueError(f"{path}: no ratings")
     return Ratings(
@@ -112,7 +109,7 @@ def read_ratings(path: str, fmt: str | None = None) -> Ratings:
         np.asarray(items, np.int64),
         np.asarray(ratings, np.float64),
         np.asarray(stamps, np.int64),
-        source=f"{fmt}:{os.path.abspath(path)}",
+        source=f"{fmt}:{path if '://' in path else os.path.abspath(path)}",
     )
 
 

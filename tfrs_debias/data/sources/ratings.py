@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from tfrs_debias.data.io.files import is_file, text_lines
 from tfrs_debias.data.io.log_dataset import write_log_dataset
 from tfrs_debias.data.io.truth import GroundTruth, count_lookup
 from tfrs_debias.schema import Feature, ImpressionSchema
@@ -31,38 +32,42 @@ def _is_header(parts: list[str]) -> bool:
     return all(_NAME.match(p) for p in parts[:3])
 
 
+def _absolute(path: str) -> str:
+    """A local path made absolute; a URL (``gs://...``) as it is."""
+    return path if "://" in path else os.path.abspath(path)
+
+
 def read_triples(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(users, items, ratings)`` from a ``user item rating`` file; errors name the line."""
-    if not os.path.isfile(path):
+    if not is_file(path):
         raise FileNotFoundError(f"{path}: ratings file not found")
     users, items, ratings = [], [], []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            line = line.strip()
-            if not line or line.startswith("#"):
+    for lineno, line in enumerate(text_lines(path), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = _SPLIT.split(line)
+        if len(parts) < 3:
+            raise ValueError(
+                f"{path}: line {lineno}: expected 'user item rating', got {line[:60]!r}"
+            )
+        try:
+            u, i, r = int(parts[0]), int(parts[1]), float(parts[2])
+        except ValueError:
+            if lineno == 1 and _is_header(parts):
                 continue
-            parts = _SPLIT.split(line)
-            if len(parts) < 3:
-                raise ValueError(
-                    f"{path}: line {lineno}: expected 'user item rating', got {line[:60]!r}"
-                )
-            try:
-                u, i, r = int(parts[0]), int(parts[1]), float(parts[2])
-            except ValueError:
-                if lineno == 1 and _is_header(parts):
-                    continue
-                raise ValueError(
-                    f"{path}: line {lineno}: non-numeric field in {line[:60]!r} "
-                    "(expected integer user and item ids and a numeric rating)"
-                ) from None
-            for name, value in (("user id", u), ("item id", i)):
-                if not _INT64[0] <= value <= _INT64[1]:
-                    raise ValueError(f"{path}: line {lineno}: {name} {value} does not fit in int64")
-            if not np.isfinite(r):
-                raise ValueError(f"{path}: line {lineno}: rating is not finite")
-            users.append(u)
-            items.append(i)
-            ratings.append(r)
+            raise ValueError(
+                f"{path}: line {lineno}: non-numeric field in {line[:60]!r} "
+                "(expected integer user and item ids and a numeric rating)"
+            ) from None
+        for name, value in (("user id", u), ("item id", i)):
+            if not _INT64[0] <= value <= _INT64[1]:
+                raise ValueError(f"{path}: line {lineno}: {name} {value} does not fit in int64")
+        if not np.isfinite(r):
+            raise ValueError(f"{path}: line {lineno}: rating is not finite")
+        users.append(u)
+        items.append(i)
+        ratings.append(r)
     if not users:
         raise ValueError(f"{path}: no ratings")
     return (
@@ -109,8 +114,8 @@ def ratings_dataset(
     keyword arguments ``options`` are (threshold, fractions, seed, overwrite, ...)."""
     metadata = {
         "source": "ratings",
-        "train": os.path.abspath(train_path),
-        "test": os.path.abspath(test_path),
+        "train": _absolute(train_path),
+        "test": _absolute(test_path),
         **options.pop("metadata", {}),
     }
     return write_ratings_dataset(
