@@ -90,3 +90,25 @@ def test_text_inputs_and_outputs_on_ram_read_as_local(tmp_path):
     with pytest.raises(FileExistsError, match="overwrite=True"):
         write_examples(sample_columns(3), SCHEMA, out, "train", progress=False)
     assert tf.io.gfile.exists(first[0])
+
+
+def test_unreachable_filesystem_is_one_line_naming_the_path(tmp_path, capsys):
+    """A filesystem TensorFlow cannot ask (here: a scheme it does not know; in the
+    field: gs:// without network) is an OSError naming the path, and the CLI prints it
+    as one line with exit code 2, no traceback."""
+    import pytest
+
+    from tfrs_debias.cli.main import main
+    from tfrs_debias.data.io.files import is_file, text_lines
+
+    with pytest.raises(OSError, match=r"^nope://x/y: File system scheme 'nope' not implemented"):
+        is_file("nope://x/y")
+    with pytest.raises(OSError, match=r"^nope://x/y: File system scheme"):
+        list(text_lines("nope://x/y"))
+    test = tmp_path / "test.txt"
+    test.write_text("1 2 5\n")
+    code = main(["ratings", "--train", "nope://x/y", "--test", str(test), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("tfrs-debias ratings: error: nope://x/y: File system scheme 'nope'")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -117,9 +117,20 @@ def write_json(path: str, data, indent: int = 2) -> None:
     tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
+def _named(path: str, err: tf.errors.OpError) -> OSError:
+    """TensorFlow's filesystem error as an ``OSError`` naming ``path``, in one line."""
+    message = (err.message or type(err).__name__).strip().splitlines()[0]
+    return OSError(f"{path}: {message}")
+
+
 def is_file(path: str) -> bool:
-    """Whether ``path`` is a file, on any filesystem ``tf.io.gfile`` reaches."""
-    return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+    """Whether ``path`` is a file, on any filesystem ``tf.io.gfile`` reaches; a
+    filesystem that cannot be asked (no network, no credentials) is an ``OSError``
+    naming ``path``."""
+    try:
+        return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+    except tf.errors.OpError as err:
+        raise _named(path, err) from None
 
 
 def text_lines(path: str) -> Iterator[str]:
@@ -131,9 +142,12 @@ def text_lines(path: str) -> Iterator[str]:
         with open(path, encoding="utf-8", errors="replace") as fh:
             yield from fh
         return
-    with tf.io.gfile.GFile(path, "rb") as fh:
-        for line in fh:
-            yield line.decode("utf-8", errors="replace")
+    try:
+        with tf.io.gfile.GFile(path, "rb") as fh:
+            for line in fh:
+                yield line.decode("utf-8", errors="replace")
+    except tf.errors.OpError as err:
+        raise _named(path, err) from None
 
 
 def read_json(path: str):
