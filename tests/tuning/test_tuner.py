@@ -116,3 +116,54 @@ def test_val_loss_objective_without_truth(small_sim_dir, tmp_path, capsys):
         == 0
     )
     assert "objective: val_loss (lower is better)" in capsys.readouterr().out
+
+
+def test_trials_train_as_train_does_on_small_data(tmp_path, monkeypatch):
+    """Without --batch-size / --epochs a trial gets `train`'s data-sized schedule (a
+    ~850-row ratings set: batch 256 and room for 2000 steps, not 4096 x 3 = 3 steps)
+    and early stopping on the validation loss that keeps the best epoch's weights;
+    given values are used as given."""
+    from tfrs_debias.backend import keras
+    from tfrs_debias.data import LogDirectory
+    from tfrs_debias.data.sources.mnar_ratings import MnarRatingsConfig, MnarRatingsSimulator
+    from tfrs_debias.tuning import tuner as tuner_module
+
+    data = LogDirectory(str(tmp_path / "data"))
+    MnarRatingsSimulator(MnarRatingsConfig(num_users=300, num_items=100)).write(
+        data.path, progress=False
+    )
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def search(self, *args, **kwargs):
+        seen.append(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(tuner_module.kt.RandomSearch, "search", search)
+
+    def run(**kw):
+        with pytest.raises(Stop):
+            tuner_module.run_tuning(
+                data.require("train"),
+                data.require("valid"),
+                data.schema(),
+                "multi_task",
+                str(tmp_path / f"tune{len(seen)}"),
+                max_trials=1,
+                **kw,
+            )
+        return seen[-1]
+
+    rows = tuner_module.count_rows(data.require("train"), schema=data.schema())
+    assert 200 < rows < 25_600  # under 256 x 100 rows: the smallest batch
+    auto = run()
+    # 1% of the rows as a power of two, at least 256; epochs for 2000 steps (<= 50)
+    assert auto["steps_per_epoch"] == -(-rows // 256)
+    assert auto["epochs"] == min(50, -(-2000 // auto["steps_per_epoch"]))
+    (stopper,) = auto["callbacks"]
+    assert isinstance(stopper, keras.callbacks.EarlyStopping)
+    assert stopper.monitor == "val_loss" and stopper.restore_best_weights
+    given = run(batch_size=4096, epochs=3, early_stopping_patience=0)
+    assert (given["steps_per_epoch"], given["epochs"], given["callbacks"]) == (1, 3, [])

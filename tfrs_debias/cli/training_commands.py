@@ -181,8 +181,15 @@ def register(sub) -> None:
         help="search algorithm (random)",
     )
     p.add_argument("--max-trials", type=int, default=10, help="trials in all (10)")
-    p.add_argument("--epochs", type=int, default=3, help="epochs per trial (3)")
-    p.add_argument("--batch-size", type=int, default=4096, help="batch size (4096)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="maximum epochs per trial (default: as train, from the data size; early "
+        "stopping on the validation loss ends a trial sooner)",
+    )
+    p.add_argument(
+        "--batch-size", type=int, help="batch size (default: as train, from the data size)"
+    )
     p.add_argument("--steps-per-epoch", type=int, help="default: one pass over the rows")
     p.add_argument("--out", required=True, help="tuning directory (resumable)")
     p.add_argument(
