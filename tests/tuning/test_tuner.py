@@ -167,3 +167,44 @@ def test_trials_train_as_train_does_on_small_data(tmp_path, monkeypatch):
     assert stopper.monitor == "val_loss" and stopper.restore_best_weights
     given = run(batch_size=4096, epochs=3, early_stopping_patience=0)
     assert (given["steps_per_epoch"], given["epochs"], given["callbacks"]) == (1, 3, [])
+
+
+def test_random_slice_objective_groups_by_request_else_by_user(tmp_path):
+    """NDCG@10 of the debiased scores on the slice, per request; a ratings slice (no
+    request_id) is scored per user. Values by hand."""
+    import tensorflow as tf
+
+    from tfrs_debias.data import write_examples
+    from tfrs_debias.schema import ImpressionSchema
+    from tfrs_debias.tuning.tuner import random_slice_objective
+
+    class ScoresByItem:  # the debiased score is the item id
+        task_names = ("click",)
+
+        def debiased_logits(self, features):
+            return tf.cast(tf.reshape(features["item_id"], [-1, 1]), tf.float32)
+
+    columns = {
+        "user_id": np.array([1, 1, 1, 2, 2]),
+        "item_id": np.array([3, 2, 1, 5, 4]),
+        "request_id": np.array([10, 10, 11, 12, 12]),
+        "click": np.array([0, 1, 1, 1, 0]),
+    }
+    ratings = ImpressionSchema.default(tasks=("click",), bias=False, request_id=False)
+    files = write_examples(
+        {k: v for k, v in columns.items() if k != "request_id"},
+        ratings,
+        str(tmp_path / "ratings"),
+        "random_slice",
+        progress=False,
+    )
+    # user 1: items 3, 2, 1 ranked in that order, clicks on 2 and 1:
+    # DCG = 1/log2(3) + 1/log2(4), ideal = 1 + 1/log2(3); user 2: the click ranks first.
+    user1 = (1 / np.log2(3) + 0.5) / (1 + 1 / np.log2(3))
+    objective = random_slice_objective(files, ratings, "click")
+    assert objective(ScoresByItem()) == pytest.approx((user1 + 1.0) / 2)
+    logs = ImpressionSchema.default(tasks=("click",), bias=False)
+    files = write_examples(columns, logs, str(tmp_path / "logs"), "random_slice", progress=False)
+    # request 10: the click (item 2) ranks second -> 1/log2(3); requests 11, 12: first.
+    objective = random_slice_objective(files, logs, "click")
+    assert objective(ScoresByItem()) == pytest.approx((1 / np.log2(3) + 1 + 1) / 3)

@@ -79,17 +79,16 @@ def truth_objective(truth: GroundTruth, task: str, k: int = 10) -> Callable:
 def random_slice_objective(
     files: Sequence[str], schema: ImpressionSchema, task: str, k: int = 10
 ) -> Callable:
-    if schema.request_id is None:
-        raise ValueError("random_ndcg needs a request_id feature to group the slice by")
+    """NDCG@``k`` of the debiased scores over the randomized slice, per request (a
+    ``request_id``), or per user on logs without one (a ratings slice: each user's
+    randomly exposed items are one list, as the random test is scored)."""
+    group = (schema.request_id or schema.user_id).name
     data = read_columns(files, schema)
     feats = {f.name: data[f.name] for f in schema.relevance_features}
-    request = schema.request_id
-    if request is None:
-        raise ValueError("the random-slice objective needs a request_id feature")
 
     def objective(model) -> float:
         logits = model.debiased_logits(feats).numpy()[:, model.task_names.index(task)]
-        return grouped_ndcg(data[request.name], logits, data[task], k)
+        return grouped_ndcg(data[group], logits, data[task], k)
 
     return objective
 
