@@ -203,6 +203,11 @@ def test_random_slice_objective_groups_by_request_else_by_user(tmp_path):
     user1 = (1 / np.log2(3) + 0.5) / (1 + 1 / np.log2(3))
     objective = random_slice_objective(files, ratings, "click")
     assert objective(ScoresByItem()) == pytest.approx((user1 + 1.0) / 2)
+    # AUC over all rows: positives score 2, 1, 5, negatives 3, 4 -> 2 of 6 pairs won.
+    auc = random_slice_objective(files, ratings, "click", metric="auc")
+    assert auc(ScoresByItem()) == pytest.approx(2 / 6)
+    with pytest.raises(ValueError, match="metric must be"):
+        random_slice_objective(files, ratings, "click", metric="map")
     logs = ImpressionSchema.default(tasks=("click",), bias=False)
     files = write_examples(columns, logs, str(tmp_path / "logs"), "random_slice", progress=False)
     # request 10: the click (item 2) ranks second -> 1/log2(3); requests 11, 12: first.

@@ -166,9 +166,10 @@ def register(sub) -> None:
         description="Search widths (mixture components, gate units, MMoE experts), depths, "
         "embedding sizes, bias-tower regularisation and learning rate with keras-tuner. The "
         "objective is NDCG@10 of the debiased path against a truth file when one is beside "
-        "the validation data, NDCG on a randomized-traffic slice when given, else "
-        "validation log-loss (which measures the biased fit, not debiasing). Resumable: a "
-        "re-run with the same --out continues the search.",
+        "the validation data, NDCG on a randomized-traffic slice when given (its AUC on "
+        "logs without request ids, such as ratings), else validation log-loss (which "
+        "measures the biased fit, not debiasing). Resumable: a re-run with the same --out "
+        "continues the search.",
     )
     add_files_flag(p, "--train-files", "training TFRecords")
     add_files_flag(p, "--valid-files", "validation TFRecords")
@@ -198,7 +199,7 @@ def register(sub) -> None:
     p.add_argument("--fix", action="append", help="fix a hyper-parameter NAME=VALUE (repeat)")
     p.add_argument(
         "--objective",
-        choices=("auto", "ndcg", "random_ndcg", "val_loss"),
+        choices=("auto", "ndcg", "random_ndcg", "random_auc", "val_loss"),
         default="auto",
         help="what to optimise (auto: see description)",
     )
@@ -208,7 +209,7 @@ def register(sub) -> None:
     p.add_argument(
         "--random-slice-files",
         action="append",
-        help="randomized-traffic logs for the random_ndcg objective",
+        help="randomized-traffic logs for the random_ndcg / random_auc objectives",
     )
     p.add_argument("--seed", type=int, default=0, help="search and shuffling seed")
     add_quiet_flag(p)

@@ -6,7 +6,7 @@ from tfrs_debias.metrics.ground_truth import (
     score_candidates,
     truth_ndcg,
 )
-from tfrs_debias.metrics.ranking import dcg_at_k, ndcg_at_k
+from tfrs_debias.metrics.ranking import dcg_at_k, ndcg_at_k, rank_auc
 
 __all__ = [
     "candidate_features",
@@ -14,6 +14,7 @@ __all__ = [
     "gap_closed",
     "gap_closed_interval",
     "ndcg_at_k",
+    "rank_auc",
     "score_candidates",
     "truth_ndcg",
 ]

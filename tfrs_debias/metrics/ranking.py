@@ -35,3 +35,20 @@ def ndcg_at_k(
     ideal = dcg_at_k(ideal_scores, relevance, k, mask)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(ideal > 0, dcg / ideal, np.nan)
+
+
+def rank_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC of ``scores`` for binary ``labels``, exactly, from ranks (Mann-Whitney:
+    ``(Σ ranks of positives − P(P+1)/2) / (P·N)``; tied scores share their mean rank,
+    so a tie counts one half). NaN when one class is missing."""
+    labels = np.asarray(labels).reshape(-1) > 0
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if not n_pos or not n_neg:
+        return float("nan")
+    order = np.argsort(scores, kind="stable")
+    _, first, counts = np.unique(scores[order], return_index=True, return_counts=True)
+    ranks = np.empty(scores.size)
+    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
