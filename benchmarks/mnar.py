@@ -37,7 +37,7 @@ from tfrs_debias.data.sources.ratings import write_ratings_dataset
 from tfrs_debias.evaluation import Evaluator, Scorer
 from tfrs_debias.metrics.buckets import item_bucket, user_bucket
 from tfrs_debias.metrics.ground_truth import apply_batched
-from tfrs_debias.metrics.ranking import ndcg_at_k
+from tfrs_debias.metrics.ranking import ndcg_at_k, rank_auc
 from tfrs_debias.models import EstimatorConfig
 from tfrs_debias.training import train
 
@@ -66,19 +66,6 @@ VARIANTS = {
     "factorized + slice calib.": {"model": "factorized", "slice": True},
     "DR + slice calibration": {"model": "multi_task", "propensity_weighting": "dr", "slice": True},
 }
-
-
-def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Rank-sum AUC (ties share ranks)."""
-    order = np.argsort(scores, kind="stable")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
-    pos = labels == 1
-    n_pos, n_neg = pos.sum(), (~pos).sum()
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def paired_interval(values: np.ndarray, base: np.ndarray, seed: int = 0) -> tuple[float, float]:
@@ -111,7 +98,7 @@ def auc_interval(
         y = labels[rows]
         if y.min() == y.max():
             continue
-        diffs.append(auc(y, scores[rows]) - auc(y, base[rows]))
+        diffs.append(rank_auc(y, scores[rows]) - rank_auc(y, base[rows]))
     low, high = np.percentile(diffs, [2.5, 97.5])
     return float(low), float(high)
 
@@ -163,7 +150,7 @@ def evaluate(model, folder: LogDirectory, thresholds: tuple[int, int] = (10, 100
     test = read_columns(folder.require("test"), folder.schema())
     served = apply_batched(scorer.debiased, test)[:, 0]
     return {
-        "auc": auc(test["click"], served),
+        "auc": rank_auc(test["click"], served),
         "labels": test["click"],
         "served": served,
         "test_users": test["user_id"],
