@@ -173,7 +173,7 @@ def run_tuning(
 
     Each trial trains as `train` does: ``batch_size`` and ``epochs`` default to
     `auto_batch_size` / `auto_epochs` of the training rows (a 13k-row ratings set gets
-    batch 128, not 4096: three epochs of 4096 were ~10 optimizer steps, too few for
+    batch 256, not 4096: three epochs of 4096 were ~10 optimizer steps, too few for
     trials to differ), and early stopping on the validation loss
     (``early_stopping_patience`` epochs, 0: off) ends a trial and keeps its best epoch's
     weights before the objective is measured.
