@@ -63,6 +63,27 @@ def family(model: str) -> dict[str, Any]:
     return space
 
 
+def read_space_file(path: str) -> dict[str, Any]:
+    """A JSON object ``{name: [choices] | {min, max, log} | value}`` read through
+    ``tf.io.gfile``; a missing file, bad JSON or another JSON value is a ``ValueError``
+    naming the file."""
+    from tfrs_debias.backend import tf  # only when a file is read
+    from tfrs_debias.data.io.files import read_json
+
+    try:
+        data = read_json(path)
+    except tf.errors.NotFoundError:
+        raise ValueError(f"search space {path}: file not found") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"search space {path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"search space {path}: expected a JSON object of name: choices, got "
+            f"{type(data).__name__}"
+        )
+    return data
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchSpace:
     """The space of one estimator family (``model``)."""
@@ -109,9 +130,7 @@ class SearchSpace:
         narrowed by a JSON file and ``NAME=VALUE`` fixes."""
         space = cls.default(model) if schema is None else cls.default(model).for_schema(schema)
         if path:
-            from tfrs_debias.data.io.files import read_json  # TensorFlow: only when read
-
-            space = space.override(read_json(path))
+            space = space.override(read_space_file(path))
         fixed = {}
         for item in fixes:
             name, sep, value = item.partition("=")
