@@ -208,6 +208,17 @@ def test_random_slice_objective_groups_by_request_else_by_user(tmp_path):
     assert auc(ScoresByItem()) == pytest.approx(2 / 6)
     with pytest.raises(ValueError, match="metric must be"):
         random_slice_objective(files, ratings, "click", metric="map")
+    # A slice without both labels cannot score: refused up front, naming the files.
+    all_clicks = write_examples(
+        {**{k: v for k, v in columns.items() if k != "request_id"}, "click": np.ones(5, int)},
+        ratings,
+        str(tmp_path / "clicked"),
+        "random_slice",
+        progress=False,
+    )
+    with pytest.raises(ValueError, match=r"random slice .*clicked.*: 'click' has 5 positive"):
+        random_slice_objective(all_clicks, ratings, "click", metric="auc")
+    assert random_slice_objective(all_clicks, ratings, "click")(ScoresByItem()) == 1.0
     logs = ImpressionSchema.default(tasks=("click",), bias=False)
     files = write_examples(columns, logs, str(tmp_path / "logs"), "random_slice", progress=False)
     # request 10: the click (item 2) ranks second -> 1/log2(3); requests 11, 12: first.

@@ -92,6 +92,13 @@ def random_slice_objective(
     group = (schema.request_id or schema.user_id).name
     data = read_columns(files, schema)
     feats = {f.name: data[f.name] for f in schema.relevance_features}
+    positives = int(np.sum(np.asarray(data[task]) > 0))
+    if positives == 0 or (metric == "auc" and positives == len(data[task])):
+        raise ValueError(
+            f"random slice {', '.join(files)}: {task!r} has {positives} positive labels in "
+            f"{len(data[task])} rows; the {metric} objective needs positives"
+            + (" and negatives" if metric == "auc" else "")
+        )
 
     def objective(model) -> float:
         logits = model.debiased_logits(feats).numpy()[:, model.task_names.index(task)]
