@@ -191,9 +191,10 @@ class BaseEstimator(PropensityWeighting, tfrs.Model):
         ``vectors`` its embeddings looked up again at those rows only, so the towers'
         gradients reach the tables directly rather than through the batch's
         ``[batch, d]`` side vector; ``(vectors[k], None)`` (every row) for a side with a
-        float feature or a cross too large to key. ``vectors`` are `side_vectors`."""
+        float feature or a cross too large to key. ``vectors`` are `side_vectors` (the
+        first two, user and item, are read)."""
         blocks: list[tuple[tf.Tensor, UniqueRows | None]] = []
-        for side, full in zip(("user", "item"), vectors, strict=False):
+        for side, full in zip(("user", "item"), vectors[:2], strict=True):
             names = [f.name for f in self.schema.by_role(f"{side}_id", f"{side}_feature")]
             key = self.embedding.row_key(indices, names)
             if key is None:

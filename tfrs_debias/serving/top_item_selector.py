@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from tfrs_debias.backend import tf
-from tfrs_debias.data.io.files import is_file, text_lines
+from tfrs_debias.data.io.files import is_file, is_url, text_lines
 from tfrs_debias.schema import Feature, ImpressionSchema
 from tfrs_debias.serving.reranker import (
     BELOW_K,
@@ -279,7 +279,7 @@ def read_candidates(value: str, schema: ImpressionSchema) -> dict[str, list]:
     naming the item id and item side features."""
     item = schema.item_id
     if not is_file(value):
-        if os.sep in value or "://" in value or value.endswith((".csv", ".txt")):
+        if os.sep in value or is_url(value) or value.endswith((".csv", ".txt")):
             raise FileNotFoundError(f"{value}: candidates file not found")
         return {
             item.name: [item.parse_value(v.strip(), value) for v in value.split(",") if v.strip()]

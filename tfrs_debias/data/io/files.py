@@ -75,7 +75,7 @@ def move_tree(src: str, dst: str) -> None:
     """Moves folder ``src`` to ``dst`` (which must not exist): one atomic rename on
     filesystems that rename folders (local, HDFS); a copy then delete on object stores
     and ``ram://``, where a folder is only a prefix of its files' names."""
-    if "://" not in src:
+    if not is_url(src):
         tf.io.gfile.rename(src, dst)
         return
     stack = [src]
@@ -123,6 +123,18 @@ def _named(path: str, err: tf.errors.OpError) -> OSError:
     return OSError(f"{path}: {message}")
 
 
+def is_url(path: str) -> bool:
+    """Whether ``path`` names a filesystem by its scheme (``gs://``, ``hdfs://``,
+    ``ram://``...) rather than a local path."""
+    return "://" in path
+
+
+def absolute(path: str) -> str:
+    """A local path made absolute; a URL as it is (``abspath`` would make
+    ``gs://b/x`` into ``/cwd/gs:/b/x``)."""
+    return path if is_url(path) else os.path.abspath(path)
+
+
 def is_file(path: str) -> bool:
     """Whether ``path`` is a file, on any filesystem ``tf.io.gfile`` reaches; a
     filesystem that cannot be asked (no network, no credentials) is an ``OSError``
@@ -138,7 +150,7 @@ def text_lines(path: str) -> Iterator[str]:
     ``tf.io.gfile`` (``gs://``, ``hdfs://``, ``ram://``...); a local path is read with
     the built-in ``open``: the same lines, where ``GFile`` costs a call into TensorFlow
     per line (2M lines: 2.4 s against 0.14 s)."""
-    if "://" not in path:
+    if not is_url(path):
         with open(path, encoding="utf-8", errors="replace") as fh:
             yield from fh
         return

@@ -16,13 +16,12 @@ given a click.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from tfrs_debias.data.io.files import is_file, text_lines
+from tfrs_debias.data.io.files import absolute, is_file, text_lines
 from tfrs_debias.data.io.log_dataset import flatten_slates, write_log_dataset
 from tfrs_debias.data.io.truth import GroundTruth, count_lookup
 from tfrs_debias.data.sources.click_model import (
@@ -109,7 +108,7 @@ def read_ratings(path: str, fmt: str | None = None) -> Ratings:
         np.asarray(items, np.int64),
         np.asarray(ratings, np.float64),
         np.asarray(stamps, np.int64),
-        source=f"{fmt}:{path if '://' in path else os.path.abspath(path)}",
+        source=f"{fmt}:{absolute(path)}",
     )
 
 

@@ -11,13 +11,12 @@ the random test).
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
 import numpy as np
 
-from tfrs_debias.data.io.files import is_file, text_lines
+from tfrs_debias.data.io.files import absolute, is_file, text_lines
 from tfrs_debias.data.io.log_dataset import write_log_dataset
 from tfrs_debias.data.io.truth import GroundTruth, count_lookup
 from tfrs_debias.schema import Feature, ImpressionSchema
@@ -30,11 +29,6 @@ _INT64 = (-(2**63), 2**63 - 1)
 def _is_header(parts: list[str]) -> bool:
     """A header names its columns: ``user item rating``, ``userId,movieId,rating``."""
     return all(_NAME.match(p) for p in parts[:3])
-
-
-def _absolute(path: str) -> str:
-    """A local path made absolute; a URL (``gs://...``) as it is."""
-    return path if "://" in path else os.path.abspath(path)
 
 
 def read_triples(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,8 +108,8 @@ def ratings_dataset(
     keyword arguments ``options`` are (threshold, fractions, seed, overwrite, ...)."""
     metadata = {
         "source": "ratings",
-        "train": _absolute(train_path),
-        "test": _absolute(test_path),
+        "train": absolute(train_path),
+        "test": absolute(test_path),
         **options.pop("metadata", {}),
     }
     return write_ratings_dataset(
