@@ -50,13 +50,15 @@ class MLP(keras.layers.Layer):
         """``self(concat([rows.spread(x) for x, rows in blocks]))`` without building the
         concatenation: each block ``x [n_k, d_k]`` holds one row per distinct key of
         ``rows`` (``rows`` None: one per example), so the first layer's product is taken
-        per block on its distinct rows and spread. Same outputs and gradients."""
-        if len(blocks) == 1 or not self._layers:
-            if len(blocks) > 1:  # no layer: the MLP is the identity
-                return tf.concat([x if r is None else r.spread(x) for x, r in blocks], -1)
+        per block on its distinct rows and spread. A block of `UniqueRows.of_table`
+        rows (``x`` a whole small table) enters as ``one_hot @ (x @ W_k)``, in the
+        same matmul as the per-example blocks. Same outputs and gradients."""
+        if len(blocks) == 1 and (blocks[0][1] is None or blocks[0][1].size is None):
             x, rows = blocks[0]
             y = self(x, training=training)
             return y if rows is None else rows.spread(y)
+        if not self._layers:  # the MLP is the identity
+            return tf.concat([x if r is None else r.spread(x) for x, r in blocks], -1)
         first, rest = self._layers[0], self._layers[1:]
         widths = [int(x.shape[-1]) for x, _ in blocks]
         if not first.built:
@@ -64,12 +66,23 @@ class MLP(keras.layers.Layer):
             # and Keras lifts their initializers out of a function being traced (an
             # export traces this before any eager call).
             self(tf.zeros([0, sum(widths)], blocks[0][0].dtype), training=False)
-        h, start = None, 0
-        for (x, rows), width in zip(blocks, widths, strict=True):
-            part = tf.matmul(x, first.kernel[start : start + width])
-            part = part if rows is None else rows.spread(part)
-            h = part if h is None else h + part
-            start += width
+        # Per-example blocks and one-hot tables: one matmul over their columns; blocks
+        # of distinct rows: their own product, spread. The kernel is split in one op
+        # (its gradient one concat; a slice per block cost a full-kernel gradient each).
+        columns, kernels, h = [], [], None
+        for (x, rows), kernel in zip(blocks, tf.split(first.kernel, widths), strict=True):
+            if rows is None:
+                columns.append(x)
+                kernels.append(kernel)
+            elif rows.size is not None:
+                columns.append(rows.one_hot(x.dtype))
+                kernels.append(tf.matmul(x, kernel))
+            else:
+                part = rows.spread(tf.matmul(x, kernel))
+                h = part if h is None else h + part
+        if columns:
+            dense = tf.matmul(tf.concat(columns, -1), tf.concat(kernels, 0))
+            h = dense if h is None else h + dense
         h = first.activation(tf.nn.bias_add(h, first.bias))
         for layer in rest:
             h = layer(h, training=training) if isinstance(layer, keras.layers.Dropout) else layer(h)

@@ -183,22 +183,22 @@ class BaseEstimator(PropensityWeighting, tfrs.Model):
         return tf.concat(user, axis=-1), tf.concat(item, axis=-1), cross
 
     def side_blocks(
-        self, indices: Mapping[str, tf.Tensor], vectors: Sequence[tf.Tensor]
+        self, features: Features, indices: Mapping[str, tf.Tensor]
     ) -> list[tuple[tf.Tensor, UniqueRows | None]]:
         """The user side and the item side on the batch's distinct users / items, for
         towers that read one side only (`MLP.call_on_blocks`): ``(vectors, rows)`` with
-        ``rows`` the `UniqueRows` over all of that side's feature indices and
-        ``vectors`` its embeddings looked up again at those rows only, so the towers'
-        gradients reach the tables directly rather than through the batch's
-        ``[batch, d]`` side vector; ``(vectors[k], None)`` (every row) for a side with a
-        float feature or a cross too large to key. ``vectors`` are `side_vectors` (the
-        first two, user and item, are read)."""
+        ``rows`` the `UniqueRows` over all of that side's feature indices (``indices``,
+        the batch's ``embedding.indices``) and ``vectors`` its embeddings looked up at
+        those rows only, so the towers' gradients reach the tables directly rather
+        than through the batch's ``[batch, d]`` side vector; the side's `side_vectors`
+        (every row) and None for a side with a float feature or a cross too large to
+        key."""
         blocks: list[tuple[tf.Tensor, UniqueRows | None]] = []
-        for side, full in zip(("user", "item"), vectors[:2], strict=True):
+        for k, side in enumerate(("user", "item")):
             names = [f.name for f in self.schema.by_role(f"{side}_id", f"{side}_feature")]
             key = self.embedding.row_key(indices, names)
             if key is None:
-                blocks.append((full, None))
+                blocks.append((self.side_vectors(features, indices)[k], None))
                 continue
             rows = UniqueRows.of(key)
             parts = [self.embedding.embed(n, rows.take(indices[n])) for n in names]
@@ -218,16 +218,41 @@ class BaseEstimator(PropensityWeighting, tfrs.Model):
         the relevance tower's input."""
         return tf.concat(self.side_vectors(features), axis=-1)
 
+    def relevance_blocks(
+        self, features: Features, indices: Mapping[str, tf.Tensor] | None = None
+    ) -> list[tuple[tf.Tensor, UniqueRows | None]]:
+        """The relevance tower's input, `pair_vector`'s columns (user side, item side,
+        id product), as `MLP.call_on_blocks` blocks, one per feature
+        (`FeatureEmbedding.block`: small tables enter whole); ``indices`` are the
+        batch's ``embedding.indices`` when the caller has them."""
+        if indices is None:
+            indices = self.embedding.indices(features)
+        user, item = self.schema.user_id.name, self.schema.item_id.name
+        names = [f.name for f in self.schema.by_role("user_id", "user_feature")]
+        names += [f.name for f in self.schema.by_role("item_id", "item_feature")]
+        blocks = [self.embedding.block(name, features, indices) for name in names]
+        ids = {}
+        for name, (x, rows) in zip(names, blocks, strict=True):
+            if name in (user, item):
+                ids[name] = x if rows is None else self.embedding.embed(name, indices[name])
+        blocks.append((ids[user] * ids[item], None))
+        return blocks
+
     def relevance_logits(
-        self, features: Features, training: bool = False, vectors: Sequence | None = None
+        self,
+        features: Features,
+        training: bool = False,
+        indices: Mapping[str, tf.Tensor] | None = None,
     ) -> tf.Tensor:
-        """``[batch, num_tasks]`` user x item logits ``r_t(u, i)``; ``vectors`` are the
-        batch's `side_vectors` when the caller has them already (one lookup per step)."""
-        x = tf.concat(self.side_vectors(features) if vectors is None else vectors, axis=-1)
+        """``[batch, num_tasks]`` user x item logits ``r_t(u, i)``; ``indices`` are the
+        batch's ``embedding.indices`` when the caller has them already (one lookup per
+        step)."""
         if self.config.num_experts:
+            x = tf.concat(self.side_vectors(features, indices), axis=-1)
             h = self.mmoe(x)  # [B, T, H]
             return tf.concat([head(h[:, t]) for t, head in enumerate(self.task_heads)], axis=-1)
-        return self.relevance_head(self.relevance_mlp(x, training=training))
+        blocks = self.relevance_blocks(features, indices)
+        return self.relevance_head(self.relevance_mlp.call_on_blocks(blocks, training=training))
 
     def uncalibrated_logits(self, features: Features) -> tf.Tensor:
         """``[batch, num_tasks]`` served logits before the slice calibration (each

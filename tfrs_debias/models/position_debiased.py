@@ -21,7 +21,7 @@ predicts the relevance probabilities from the bias tower's hidden layer.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from tfrs_debias.backend import keras, tf
 from tfrs_debias.layers.bias_tower import BiasTower
@@ -106,17 +106,18 @@ class PositionDebiasedEstimator(BaseEstimator):
         return self.popularity_tower(tf.stack(cols, axis=-1))
 
     def training_relevance(
-        self, features: Features, training: bool = False, vectors: Sequence | None = None
+        self, features: Features, training: bool = False, indices: Mapping | None = None
     ) -> tf.Tensor:
-        """``r + pop(F)``: the relevance logit as the training path uses it."""
-        r = self.relevance_logits(features, training, vectors)
+        """``r + pop(F)``: the relevance logit as the training path uses it; ``indices``
+        are the batch's ``embedding.indices`` when the caller has them."""
+        r = self.relevance_logits(features, training, indices)
         if self.popularity_tower is not None:
             r += self.popularity_logits(features)
         return r
 
-    def served_relevance(self, features: Features, vectors: Sequence | None = None) -> tf.Tensor:
+    def served_relevance(self, features: Features, indices: Mapping | None = None) -> tf.Tensor:
         """``r + κ · (pop(F) − pop(F_neutral))``; just ``r`` when κ = 0."""
-        r = self.relevance_logits(features, vectors=vectors)
+        r = self.relevance_logits(features, indices=indices)
         if self.serves_popularity:
             keep = self.config.popularity_keep
             r += keep * (
