@@ -8,7 +8,9 @@ the same model also embedding the side features our estimators read (like for li
 
 Each model keeps one input iterator and one compiled train function for the whole run
 (no per-window start-up), trains in interleaved windows of `--steps` steps after a
-warm-up, and its figure is the median window: host noise hits every model alike. Each
+warm-up (the order rotated each round), and its examples/s is the median window. The
+ratios are the median over rounds of each round's ratio to the plain model's window of
+the same round: a host that slows down for a minute slows both sides of a ratio. Each
 window starts after `--settle` idle seconds: the models' input pipelines run ahead in
 background threads, and without the pause the pipeline of the model timed just before
 refills its prefetch buffer inside the next model's window.
@@ -103,17 +105,22 @@ def main(argv=None) -> None:
         for runner in runners.values():
             runner.run(10)  # trace, fill the shuffle buffers
         seconds = {name: [] for name in runners}
-        for _ in range(args.windows):
-            for name, runner in runners.items():
-                seconds[name].append(runner.run(args.steps, args.settle))
-    rate = {n: args.steps * args.batch_size / float(np.median(s)) for n, s in seconds.items()}
-    base = rate["plain TFRS"]
-    side = rate.get("plain TFRS + side")
+        names = list(runners)
+        for k in range(args.windows):
+            for name in names[k % len(names) :] + names[: k % len(names)]:
+                seconds[name].append(runners[name].run(args.steps, args.settle))
+    times = {n: np.array(s) for n, s in seconds.items()}
+    rate = {n: args.steps * args.batch_size / float(np.median(s)) for n, s in times.items()}
+
+    def ratio(name: str, base: str) -> float:
+        return float(np.median(times[base] / times[name]))
+
+    side = "plain TFRS + side" in times
     head = f"{'model':<22}{'examples/s':>12}{'vs plain TFRS':>15}"
     print(head + (f"{'vs plain + side':>17}" if side else ""))
     for name, r in rate.items():
-        line = f"{name:<22}{r:>12,.0f}{r / base:>14.2f}x"
-        print(line + (f"{r / side:>16.2f}x" if side else ""))
+        line = f"{name:<22}{r:>12,.0f}{ratio(name, 'plain TFRS'):>14.2f}x"
+        print(line + (f"{ratio(name, 'plain TFRS + side'):>16.2f}x" if side else ""))
 
 
 if __name__ == "__main__":
