@@ -117,12 +117,19 @@ class FeatureEmbedding(keras.layers.Layer):
     def embed(self, name: str, index: tf.Tensor) -> tf.Tensor:
         return self._embeddings[name](index)
 
+    def build_tables(self) -> None:
+        """Creates the embedding tables not yet built, through ``__call__`` on no rows:
+        in feature order and under this layer's name, as a first call on a batch
+        would (same weight names; a seeded run draws the same initial values)."""
+        if all(layer.built for layer in self._embeddings.values()):
+            return
+        dtypes = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}
+        self({f.name: tf.constant([], dtypes[f.dtype]) for f in self.features})
+
     def table(self, name: str) -> tf.Tensor:
         """``[size(name), embedding_dim]``: the feature's whole embedding table."""
-        layer = self._embeddings[name]
-        if not layer.built:  # through __call__, so its weight gets its scoped name
-            layer(tf.zeros([0], tf.int64))
-        return layer.embeddings
+        self.build_tables()
+        return self._embeddings[name].embeddings
 
     def block(
         self, name: str, features: Mapping[str, tf.Tensor], indices: Mapping[str, tf.Tensor]

@@ -227,6 +227,7 @@ class BaseEstimator(PropensityWeighting, tfrs.Model):
         batch's ``embedding.indices`` when the caller has them."""
         if indices is None:
             indices = self.embedding.indices(features)
+        self.embedding.build_tables()  # in feature order, as `side_vectors` would
         user, item = self.schema.user_id.name, self.schema.item_id.name
         names = [f.name for f in self.schema.by_role("user_id", "user_feature")]
         names += [f.name for f in self.schema.by_role("item_id", "item_feature")]
