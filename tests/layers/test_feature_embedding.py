@@ -84,11 +84,15 @@ def test_build_tables_draws_what_a_first_call_would():
             x, rows = layer.block("item_id", batch, layer.indices(batch))  # 3 rows <= 4
             assert rows.size == 3 and x.shape == (3, 4)
         tables[how] = {w.name: w.numpy() for w in layer.weights}
-    assert sorted(tables["block"]) == sorted(tables["batch"]) == [
-        "features/device_embedding/embeddings:0",
-        "features/item_id_embedding/embeddings:0",
-        "features/position_embedding/embeddings:0",
-    ]
+    assert (
+        sorted(tables["block"])
+        == sorted(tables["batch"])
+        == [
+            "features/device_embedding/embeddings:0",
+            "features/item_id_embedding/embeddings:0",
+            "features/position_embedding/embeddings:0",
+        ]
+    )
     for name, value in tables["batch"].items():
         np.testing.assert_array_equal(tables["block"][name], value)
     # position: 6 indices > 4 wide, one row per example; a float feature, its value
