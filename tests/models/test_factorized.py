@@ -51,9 +51,11 @@ def test_factorized_towers_on_distinct_rows_match_every_row(data):
     np.testing.assert_allclose(out["gates"], gates, rtol=1e-5, atol=1e-6)
     towers = [model.user_tower, model.item_tower, model.mixture, model.embedding]
     for v in [w for layer in towers for w in layer.trainable_variables]:
-        got, want = tape.gradient(loss, v), tape.gradient(ref, v)
+        got, want = tape.gradient(loss, v), tf.convert_to_tensor(tape.gradient(ref, v)).numpy()
+        # float32 sums over 256 rows in another order (entries that cancel differ by a
+        # few 1e-6): the tolerance is relative to the gradient's largest entry.
         np.testing.assert_allclose(
-            tf.convert_to_tensor(got), tf.convert_to_tensor(want), rtol=1e-4, atol=1e-6
+            tf.convert_to_tensor(got), want, rtol=1e-4, atol=1e-4 * np.abs(want).max()
         )
 
 
