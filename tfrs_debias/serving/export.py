@@ -48,7 +48,7 @@ from collections.abc import Mapping, Sequence
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tfrs_debias.backend import tf
-from tfrs_debias.data.io.files import move_tree, remove_tree
+from tfrs_debias.data.io.files import is_url, move_tree, remove_tree
 from tfrs_debias.models.base import BaseEstimator
 from tfrs_debias.models.config import resolve_value_weights
 from tfrs_debias.models.factorized import COMPONENTS
@@ -349,7 +349,7 @@ def _claim(final: str) -> bool:
     """Atomically reserves the version folder ``final`` (an empty folder a complete
     export then replaces in one rename); False if it exists. On filesystems without
     atomic folder creation (object stores) this is a check, not a lock."""
-    if "://" in final:
+    if is_url(final):
         return not tf.io.gfile.exists(final)
     try:
         os.mkdir(final)
@@ -359,7 +359,7 @@ def _claim(final: str) -> bool:
 
 
 def _move_into_claimed(tmp: str, final: str) -> None:
-    if "://" in final:
+    if is_url(final):
         move_tree(tmp, final)
     else:
         os.replace(tmp, final)  # replaces the empty claimed folder atomically
@@ -379,7 +379,7 @@ def remove_stale_temporaries(base_dir: str) -> list[str]:
     """Removes ``.tmp-*`` folders left by exports whose process is gone (killed during
     an export); returns them. Only local folders name a process that can be checked."""
     removed: list[str] = []
-    if "://" in base_dir or not os.path.isdir(base_dir):
+    if is_url(base_dir) or not os.path.isdir(base_dir):
         return removed
     for name in os.listdir(base_dir):
         parts = name.split("-")

@@ -25,6 +25,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfrs_debias.backend import tf
+from tfrs_debias.data.io.files import is_url
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +69,7 @@ def read_model_config(path: str) -> list[ModelEntry]:
         if c.model_platform and c.model_platform != "tensorflow":
             raise ValueError(f"{path}: model {c.name!r}: platform must be tensorflow")
         base = c.base_path
-        if "://" not in base and not os.path.isabs(base):
+        if not is_url(base) and not os.path.isabs(base):
             base = os.path.join(os.path.dirname(os.path.abspath(path)), base)
         kind = c.model_version_policy.WhichOneof("policy_choice") or "latest"
         versions = tuple(int(v) for v in c.model_version_policy.specific.versions)
