@@ -123,8 +123,7 @@ class FeatureEmbedding(keras.layers.Layer):
         would (same weight names; a seeded run draws the same initial values)."""
         if all(layer.built for layer in self._embeddings.values()):
             return
-        dtypes = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}
-        self({f.name: tf.constant([], dtypes[f.dtype]) for f in self.features})
+        self({f.name: tf.constant([], f.tf_dtype) for f in self.features})
 
     def table(self, name: str) -> tf.Tensor:
         """``[size(name), embedding_dim]``: the feature's whole embedding table."""
@@ -140,11 +139,19 @@ class FeatureEmbedding(keras.layers.Layer):
         on the table and picked by a one-hot matmul, in fewer multiply-adds and with
         no embedding gather or scatter); any other feature as the batch's
         ``[batch, dim]`` embeddings (floats ``[batch, 1]``), one row per example."""
+        size = self._sizes.get(name)
+        if size is not None and size <= self.embedding_dim:
+            return self.table(name), UniqueRows.of_table(indices[name], size)
+        return self.vector(name, features, indices), None
+
+    def vector(
+        self, name: str, features: Mapping[str, tf.Tensor], indices: Mapping[str, tf.Tensor]
+    ) -> tf.Tensor:
+        """One feature of `call`: its ``[batch, dim]`` embedding, or a float feature's
+        values as ``[batch, 1]``."""
         if name not in self._sizes:
-            return tf.reshape(tf.cast(features[name], tf.float32), [-1, 1]), None
-        if self._sizes[name] <= self.embedding_dim:
-            return self.table(name), UniqueRows.of_table(indices[name], self._sizes[name])
-        return self.embed(name, indices[name]), None
+            return tf.reshape(tf.cast(features[name], tf.float32), [-1, 1])
+        return self.embed(name, indices[name])
 
     def indices(self, features: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """``{name: [batch] int64}`` for the categorical features (floats have none)."""
@@ -177,13 +184,7 @@ class FeatureEmbedding(keras.layers.Layer):
         batch's `indices` when the caller has them already (one lookup per step)."""
         if indices is None:
             indices = self.indices(features)
-        out = {}
-        for f in self.features:
-            if f.dtype == "float32":
-                out[f.name] = tf.reshape(tf.cast(features[f.name], tf.float32), [-1, 1])
-            else:
-                out[f.name] = self.embed(f.name, indices[f.name])
-        return out
+        return {name: self.vector(name, features, indices) for name in self.names}
 
     def get_config(self) -> dict:
         return {

@@ -194,11 +194,14 @@ class BaseEstimator(PropensityWeighting, tfrs.Model):
         (every row) and None for a side with a float feature or a cross too large to
         key."""
         blocks: list[tuple[tf.Tensor, UniqueRows | None]] = []
+        vectors = None  # every row's side vectors, looked up once if a side needs them
         for k, side in enumerate(("user", "item")):
             names = [f.name for f in self.schema.by_role(f"{side}_id", f"{side}_feature")]
             key = self.embedding.row_key(indices, names)
             if key is None:
-                blocks.append((self.side_vectors(features, indices)[k], None))
+                if vectors is None:
+                    vectors = self.side_vectors(features, indices)
+                blocks.append((vectors[k], None))
                 continue
             rows = UniqueRows.of(key)
             parts = [self.embedding.embed(n, rows.take(indices[n])) for n in names]
