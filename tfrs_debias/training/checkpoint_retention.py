@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from tfrs_debias.backend import keras, tf
+from tfrs_debias.training.plateau_stopping import PLATEAU_TOLERANCE, PlateauStopping
 
 
 class CheckpointRetention(keras.callbacks.Callback):
     """After each epoch, deletes the ``ModelCheckpoint`` files of epochs other than the
-    last ``keep_last`` and the best one by ``monitor`` (which a resumed run's early
+    last ``keep_last`` and the one early stopping keeps by ``monitor``
+    (`PlateauStopping.kept_epoch`) (which a resumed run's early
     stopping reloads).
 
     Args:
@@ -21,10 +21,18 @@ class CheckpointRetention(keras.callbacks.Callback):
         (`RunState.history`, which spans a kill and a resume). It must have recorded
         the epoch before this callback runs.
       keep_last: how many of the latest epochs to keep. Defaults to 2.
-      monitor: the metric whose best (lowest) epoch is kept. Defaults to ``val_loss``.
+      monitor: the metric whose kept epoch (`PlateauStopping`) stays.
+      tolerance: the early stopping's `PlateauStopping.tolerance`. Defaults to ``val_loss``.
     """
 
-    def __init__(self, pattern: str, history, keep_last: int = 2, monitor: str = "val_loss"):
+    def __init__(
+        self,
+        pattern: str,
+        history,
+        keep_last: int = 2,
+        monitor: str = "val_loss",
+        tolerance: float = PLATEAU_TOLERANCE,
+    ):
         super().__init__()
         if keep_last < 1:
             raise ValueError("keep_last must be >= 1")
@@ -32,13 +40,15 @@ class CheckpointRetention(keras.callbacks.Callback):
         self.history = history
         self.keep_last = keep_last
         self.monitor = monitor
+        self.tolerance = tolerance
 
     def kept_epochs(self, num_epochs: int) -> set[int]:
         """0-based epochs whose checkpoints stay after ``num_epochs`` epochs."""
         keep = set(range(max(0, num_epochs - self.keep_last), num_epochs))
         values = self.history().get(self.monitor, [])[:num_epochs]
-        if values:
-            keep.add(int(np.nanargmin(np.asarray(values, np.float64))))
+        kept = PlateauStopping.kept_epoch(values, self.tolerance)
+        if kept is not None:
+            keep.add(kept)
         return keep
 
     def on_epoch_end(self, epoch, logs=None):

@@ -24,6 +24,7 @@ For one row with gradient g at step t (duplicated indices summed first)::
 from __future__ import annotations
 
 from tfrs_debias.backend import keras, tf
+from tfrs_debias.models.config import LEARNING_RATE_SCHEDULES
 
 
 @keras.utils.register_keras_serializable(package="tfrs_debias")
@@ -135,9 +136,18 @@ class LazyAdam(keras.optimizers.Adam):
         variable.scatter_sub(tf.IndexedSlices(alpha * m_rows / (tf.sqrt(v_rows) + epsilon), rows))
 
 
-def build_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    """The optimizer an `EstimatorConfig.optimizer` names: ``"lazy_adam"`` or ``"adam"``."""
+def build_optimizer(
+    name: str, learning_rate: float, schedule: str = "constant", decay_steps: int | None = None
+) -> keras.optimizers.Optimizer:
+    """The optimizer an `EstimatorConfig.optimizer` names: ``"lazy_adam"`` or ``"adam"``,
+    at ``learning_rate``, held (``schedule="constant"``) or decayed to 0 along a cosine
+    over ``decay_steps`` optimizer steps (``"cosine"``; constant without ``decay_steps``)."""
     optimizers = {"lazy_adam": LazyAdam, "adam": keras.optimizers.Adam}
     if name not in optimizers:
         raise ValueError(f"optimizer {name!r} is not one of {tuple(optimizers)}")
-    return optimizers[name](learning_rate)
+    if schedule not in LEARNING_RATE_SCHEDULES:  # EstimatorConfig's names
+        raise ValueError(f"schedule {schedule!r} is not one of {LEARNING_RATE_SCHEDULES}")
+    rate = learning_rate
+    if schedule == "cosine" and decay_steps:
+        rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
+    return optimizers[name](rate)

@@ -7,7 +7,7 @@ not keep ``History`` (a resumed ``fit`` returns only the epochs it ran) nor the 
 ``EarlyStopping`` (reset by ``on_train_begin``: its patience starts again and its best
 weights are forgotten). `RunState` writes each finished epoch's logs to a JSON file in
 the backup folder; on resume it returns the earlier epochs with the new ones, and
-replays the recorded monitor values into ``EarlyStopping`` (its state is a function of
+replays the recorded monitor values into `PlateauStopping` (its state is a function of
 them), taking the best epoch's weights from that epoch's checkpoint.
 """
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from tfrs_debias.backend import keras, tf
 from tfrs_debias.data.io.files import read_json, write_json
+from tfrs_debias.training.plateau_stopping import PlateauStopping
 
 #: Where ``BackupAndRestore`` keeps the chief's checkpoint, under its backup folder.
 _BACKUP_CHECKPOINT = "chief"
@@ -39,7 +40,7 @@ class RunState(keras.callbacks.Callback):
 
     Args:
       path: the JSON file (in the run's backup folder; removed when training ends).
-      early_stopping: an ``EarlyStopping`` callback of the same ``fit`` whose state is
+      early_stopping: a `PlateauStopping` callback of the same ``fit`` whose state is
         replayed on resume. It must come before this callback in the list.
       checkpoint_pattern: the per-epoch weights, ``str.format`` -ed with ``epoch``
         (1-based, as ``ModelCheckpoint`` names them), for the best weights on resume.
@@ -48,7 +49,7 @@ class RunState(keras.callbacks.Callback):
     def __init__(
         self,
         path: str,
-        early_stopping: keras.callbacks.EarlyStopping | None = None,
+        early_stopping: PlateauStopping | None = None,
         checkpoint_pattern: str | None = None,
     ):
         super().__init__()
@@ -89,22 +90,17 @@ class RunState(keras.callbacks.Callback):
             tf.io.gfile.remove(self.path)
 
     def _replay_early_stopping(self) -> None:
-        """Runs ``EarlyStopping.on_epoch_end`` 's bookkeeping over the recorded epochs."""
+        """Runs the stopper's bookkeeping (`PlateauStopping.record`) over the recorded
+        epochs; the kept epoch's weights come back from its checkpoint."""
         stopper = self.early_stopping
         assert stopper is not None  # (called only with one)
         for epoch, logs in enumerate(self.epochs):
             current = logs.get(stopper.monitor)
-            if current is None or epoch < stopper.start_from_epoch:
+            if current is None:
                 continue
-            if stopper.best_weights is None and stopper.restore_best_weights:
-                stopper.best_epoch = epoch
+            if stopper.record(epoch, current):
                 stopper.best_weights = "pending"
-            stopper.wait += 1
-            if stopper._is_improvement(current, stopper.best):
-                stopper.best, stopper.best_epoch = current, epoch
-                if stopper.baseline is None or stopper._is_improvement(current, stopper.baseline):
-                    stopper.wait = 0
-        if stopper.restore_best_weights and stopper.best_weights is not None:
+        if stopper.best_weights is not None:
             stopper.best_weights = self._weights_of_epoch(stopper.best_epoch)
 
     def _weights_of_epoch(self, epoch: int) -> list[np.ndarray] | None:

@@ -35,6 +35,11 @@ from tfrs_debias.training.data_pass import build_vocabularies, count_rows
 from tfrs_debias.training.epoch_stats_logger import EpochStatsLogger
 from tfrs_debias.training.examination_logger import examination_logger
 from tfrs_debias.training.lazy_adam import build_optimizer
+from tfrs_debias.training.plateau_stopping import (
+    PLATEAU_TOLERANCE,
+    PlateauStopping,
+    plateau_tolerance,
+)
 from tfrs_debias.training.run_directory import RunDirectory
 from tfrs_debias.training.run_state import RunState, completed_epochs
 from tfrs_debias.training.slice_calibration import calibrate_on_slice
@@ -253,7 +258,12 @@ def train(
     with strategy.scope():
         model = build_estimator(schema, config, vocabularies)
         model.compile(
-            optimizer=build_optimizer(config.optimizer, learning_rate or config.learning_rate)
+            optimizer=build_optimizer(
+                config.optimizer,
+                learning_rate or config.learning_rate,
+                config.learning_rate_schedule,
+                decay_steps=epochs * steps,
+            )
         )
         # Built before fit, so BackupAndRestore can restore into existing variables.
         model(next(iter(make_dataset(train_paths, schema, 8, shuffle=False, check=False))))
@@ -277,8 +287,8 @@ def train(
         callbacks.append(examination)
     stopper = None
     if valid_ds is not None and early_stopping_patience > 0:
-        stopper = keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
+        stopper = PlateauStopping(
+            "val_loss", early_stopping_patience, tolerance=plateau_tolerance(valid_rows)
         )
         callbacks.append(stopper)
     # RunState records an epoch before BackupAndRestore saves it (a kill between the
@@ -291,7 +301,12 @@ def train(
     callbacks.append(state)
     if keep_checkpoints is not None:
         callbacks.append(
-            CheckpointRetention(checkpoints, lambda: state.history, keep_last=keep_checkpoints)
+            CheckpointRetention(
+                checkpoints,
+                lambda: state.history,
+                keep_last=keep_checkpoints,
+                tolerance=stopper.tolerance if stopper is not None else PLATEAU_TOLERANCE,
+            )
         )
     callbacks.append(keras.callbacks.BackupAndRestore(run.backup_dir))
     # Every record is checked in the stream; a bad one stops the run, named.
@@ -309,10 +324,10 @@ def train(
     del history  # only the epochs this call ran; RunState has the whole run's
     hist = state.history
     epochs_run = len(hist.get("loss", []))
-    # The weights kept are the best epoch's when early stopping restored them.
+    # The weights kept are the plateau's last epoch when early stopping restored them.
     best = epochs_run - 1
     if stopper is not None and stopper.best_weights is not None and "val_loss" in hist:
-        best = int(np.argmin(hist["val_loss"]))
+        best = PlateauStopping.kept_epoch(hist["val_loss"], stopper.tolerance) or 0
     metrics = {
         "model": config.model,
         "examination_curve": examination.curves if examination is not None else None,

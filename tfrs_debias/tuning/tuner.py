@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from tfrs_debias.backend import keras
 from tfrs_debias.data.io.files import expand_files, write_json
 from tfrs_debias.data.io.log_directory import LogDirectory
 from tfrs_debias.data.io.reader import make_dataset, read_columns
@@ -43,6 +42,7 @@ from tfrs_debias.models import EstimatorConfig, build_estimator
 from tfrs_debias.schema import ImpressionSchema
 from tfrs_debias.training.data_pass import build_vocabularies, count_rows
 from tfrs_debias.training.lazy_adam import build_optimizer
+from tfrs_debias.training.plateau_stopping import PlateauStopping, plateau_tolerance
 from tfrs_debias.training.trainer import auto_batch_size, auto_epochs
 from tfrs_debias.tuning.keras_tuner_compat import import_keras_tuner
 from tfrs_debias.tuning.search_space import SearchSpace, config_fields
@@ -120,8 +120,10 @@ class EstimatorHyperModel(kt.HyperModel):  # type: ignore[name-defined,misc]
         vocabularies: dict,
         objective_name: str,
         objective_fn: Callable | None,
+        decay_steps: int | None = None,
     ):
         super().__init__(name=f"{space.model}_hypermodel")
+        self.decay_steps = decay_steps
         self.space = space
         self.schema = schema
         self.vocabularies = vocabularies
@@ -135,7 +137,14 @@ class EstimatorHyperModel(kt.HyperModel):  # type: ignore[name-defined,misc]
     def build(self, hp):
         config = self.config(hp)
         model = build_estimator(self.schema, config, self.vocabularies)
-        model.compile(optimizer=build_optimizer(config.optimizer, config.learning_rate))
+        model.compile(
+            optimizer=build_optimizer(
+                config.optimizer,
+                config.learning_rate,
+                config.learning_rate_schedule,
+                decay_steps=self.decay_steps,
+            )
+        )
         return model
 
     def fit(self, hp, model, *args, **kwargs):
@@ -232,11 +241,13 @@ def run_tuning(
     callbacks = []
     if early_stopping_patience > 0:
         callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
+            PlateauStopping(
+                "val_loss", early_stopping_patience, tolerance=plateau_tolerance(valid_rows)
             )
         )
-    hypermodel = EstimatorHyperModel(space, schema, vocabularies, name, objective_fn)
+    hypermodel = EstimatorHyperModel(
+        space, schema, vocabularies, name, objective_fn, decay_steps=epochs * steps
+    )
     common = dict(
         objective=kt.Objective(name, direction),
         seed=seed,
