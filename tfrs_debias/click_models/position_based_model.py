@@ -35,13 +35,20 @@ class PositionBasedModel:
     """PBM with a prior for rarely shown (query, document) pairs.
 
     Args:
-      iterations: EM iterations. Defaults to 200.
+      iterations: at most this many EM iterations. Defaults to 5000.
+      tolerance: EM stops once no ``γ`` moves by more than this in an iteration.
+        Defaults to 1e-7. EM creeps along the direction that trades ``γ`` against
+        ``α`` (it is identified only by pairs shown at several ranks): on the real
+        search click log (PyClick's Yandex sample) 200 iterations left ``γ`` up to 6%
+        short of the maximum-likelihood curve it reaches after ~1,000 (rank 2: 0.714
+        vs 0.734; perplexity 1.38352 vs 1.38349).
       prior_strength: pseudo-impressions pulling the fitted ``α`` towards the global
         click rate once ``γ`` is fitted (0 = the plain EM estimate); pairs never seen
         in training get that rate. Defaults to 1.
     """
 
-    iterations: int = 200
+    iterations: int = 5000
+    tolerance: float = 1e-7
     prior_strength: float = 1.0
 
     def fit(self, log: ClickLog) -> PositionBasedModel:
@@ -53,11 +60,16 @@ class PositionBasedModel:
         self.prior = float(clicks.mean()) if clicks.size else 0.5
         alpha = np.full(len(pairs), 0.5)
         gamma = np.full(log.num_cells, 0.5)
+        self.iterations_run = 0
         for _ in range(self.iterations):
             post_a, post_g = self._posteriors(clicks, alpha[pair], gamma[cell])
             alpha = np.bincount(pair, post_a, len(pairs)) / np.maximum(n_pair, 1.0)
+            previous = gamma
             gamma = np.bincount(cell, post_g, log.num_cells) / np.maximum(n_cell, 1.0)
             gamma = np.clip(gamma, 1e-6, 1.0)
+            self.iterations_run += 1
+            if np.max(np.abs(gamma - previous)) <= self.tolerance:
+                break
         post_a, _ = self._posteriors(clicks, alpha[pair], gamma[cell])
         alpha = (np.bincount(pair, post_a, len(pairs)) + self.prior_strength * self.prior) / (
             n_pair + self.prior_strength

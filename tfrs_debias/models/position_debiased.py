@@ -77,6 +77,7 @@ class PositionDebiasedEstimator(BaseEstimator):
                 c.bias_feature_dropout,
                 c.observation_dropout,
                 vocabularies=self.vocabularies,
+                logit_scale=c.bias_logit_scale,
                 name="bias_tower",
             )
             if c.gradient_reversal > 0:
@@ -142,7 +143,7 @@ class PositionDebiasedEstimator(BaseEstimator):
             adv_loss = tf.constant(0.0)
         else:  # the adversary reads each example's hidden layer
             hidden = self.bias_tower.representation(features, training=training)
-            s = self.bias_tower.head(hidden)
+            s = self.bias_tower.logits(hidden)
             # Bounded target (probabilities): the reversed gradient cannot blow it up.
             guess = tf.sigmoid(self.adversary(self.reversal(hidden)))
             target = tf.stop_gradient(tf.sigmoid(relevance))

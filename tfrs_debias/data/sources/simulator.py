@@ -134,31 +134,41 @@ class SimulatorConfig:
 
     @classmethod
     def search(cls, **overrides: Any) -> SimulatorConfig:
-        """Search-like logs: 300 queries x their own 10 documents, re-ranked by a
-        relevance-led policy in each of 35k sessions, one surface (``web``) with
-        examination ``1/(1+rank)``; truth = each query's documents.
+        """Search-like logs shaped after a real search click log (PyClick's Yandex
+        relevance-prediction sample, `tfrs_debias.click_models.log_statistics`): 20
+        queries with heavy-tailed traffic, each with its own pool of 50 documents of
+        which 11 candidates (drawn ∝ exposure², so the same few documents are nearly
+        always there) are ranked by a popularity- and relevance-led policy with little
+        noise, 10 shown; 35k sessions, one surface (``web``) with examination
+        ``1/(1+rank)^0.6`` (the real log's PBM curve is within 0.07 of it at every
+        rank); truth = each query's pool.
 
-        The policy's noise (2.0) and the relevance offset (0: bottom documents are
-        clicked now and then, as in search logs, where the last rank gets a few percent
-        of the top's clicks) make the examination curve identifiable from the log: the
-        maximum-likelihood PBM recovers it within 1.3% on average and 2.7% at the worst
-        rank. With a near-deterministic ranking (noise 0.7) and offset -1.5, rank 9 had
-        80 training clicks and PBM was 12% off on average: no estimator could be checked
-        against the curve there."""
+        Measured on seed 0 (all splits) against the real log: a pair at its most
+        frequent rank in 58% of its impressions (real 57%), pairs at 2+ ranks 72%
+        (52%), 33 documents per query (51), 17 queries with sessions, the top one 42%
+        (20, 57%); CTR by rank .293 .169 .093 .090 .076 .042 .030 .030 .029 .023
+        (.257 .249 .170 .154 .106 .073 .069 .047 .050 .045); 0 / 1 / 2 / 3 / 4+ clicks
+        in 38 / 41 / 17 / 4 / 0.5% of sessions (34 / 41 / 12 / 6 / 7%). The earlier
+        preset (300 queries x their own 10 documents re-ranked with noise 2.0: every
+        pair at every rank) let a model recover the curve within 1-2% where the real
+        log's defaults were 57% off (docs/real_logs.md)."""
         base: dict[str, Any] = dict(
-            num_users=300,
-            num_items=3000,
+            num_users=20,
+            num_items=1000,
             num_requests=35_000,
             slate_length=10,
-            candidates_per_request=10,
-            candidate_pool=10,
-            truth_candidates=10,
-            num_test_users=300,
-            activity_sigma=1.0,
-            relevance_offset=0.0,
-            policy=LoggingPolicy(relevance=1.0, popularity=0.3, noise=2.0),
+            candidates_per_request=11,
+            candidate_pool=50,
+            candidate_exponent=2.0,
+            truth_candidates=50,
+            num_test_users=20,
+            activity_sigma=3.5,
+            relevance_scale=0.6,
+            relevance_offset=-2.3,
+            quality_scale=0.2,
+            policy=LoggingPolicy(relevance=1.0, popularity=1.5, noise=0.1),
             popularity_conformity=0.0,
-            examination=ExaminationModel(("web",), (1.0,), (1.0,), (1.0,)),
+            examination=ExaminationModel(("web",), (1.0,), (0.6,), (1.0,)),
         )
         base.update(overrides)
         return cls(**base)
@@ -241,8 +251,8 @@ class ImpressionSimulator:
             self.pools = gumbel_top_k(logw, c.candidate_pool, rng)
 
     def _draw_candidates(self, users: np.ndarray, count: int) -> np.ndarray:
-        """``[len(users), count]`` candidate items: from each user's pool when the world
-        has pools, else from all items ∝ exposure^candidate_exponent."""
+        """``[len(users), count]`` candidate items ∝ exposure^candidate_exponent: from
+        each user's pool when the world has pools, else from all items."""
         c, rng = self.config, self.rng
         if self.pools is None:
             logw = np.broadcast_to(
@@ -250,7 +260,7 @@ class ImpressionSimulator:
             )
             return gumbel_top_k(logw, count, rng)
         pools = self.pools[users]
-        pick = gumbel_top_k(np.zeros(pools.shape), count, rng)
+        pick = gumbel_top_k(c.candidate_exponent * self.log_exposure[pools], count, rng)
         return np.take_along_axis(pools, pick, axis=1)
 
     def _affinity(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
