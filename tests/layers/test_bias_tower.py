@@ -54,3 +54,16 @@ def test_bias_tower_with_a_float_feature_runs_per_example():
     np.testing.assert_allclose(
         tower(feats).numpy(), tower.head(tower.representation(feats)).numpy(), rtol=1e-6
     )
+
+
+def test_logit_scale_multiplies_the_logits_of_both_paths():
+    feats = {"position": tf.constant([0, 1, 2, 3]), "device": tf.constant([b"tv"] * 4)}
+    plain = BiasTower([POSITION, DEVICE], num_tasks=1, feature_dropout=0.0)
+    scaled = BiasTower([POSITION, DEVICE], num_tasks=1, feature_dropout=0.0, logit_scale=5.0)
+    plain(feats), scaled(feats)
+    scaled.set_weights(plain.get_weights())
+    np.testing.assert_allclose(scaled(feats).numpy(), 5.0 * plain(feats).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        scaled.logits(scaled.representation(feats)).numpy(), 5.0 * plain(feats).numpy(), rtol=1e-6
+    )
+    assert scaled.get_config()["logit_scale"] == 5.0

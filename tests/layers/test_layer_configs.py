@@ -21,7 +21,7 @@ from tfrs_debias.layers import (
         MMoE(2, 3, (4,)),
         MixtureOfLogits(4, 2, (8,)),
         FeatureEmbedding([POSITION, DEVICE], 4, {"x": [1, 2]}),
-        BiasTower([POSITION, DEVICE], 2, 4, (8,), 0.1, 0.2),
+        BiasTower([POSITION, DEVICE], 2, 4, (8,), 0.1, 0.2, logit_scale=3.0),
         SliceCalibration(2, 5, 7),
     ],
 )

@@ -140,3 +140,18 @@ def test_build_optimizer_names():
         build_optimizer("sgd", 1e-3)
     with pytest.raises(ValueError, match="amsgrad"):
         LazyAdam(amsgrad=True)
+
+
+def test_cosine_schedule_decays_to_zero_over_the_planned_steps():
+    from tfrs_debias.training.lazy_adam import build_optimizer
+
+    opt = build_optimizer("lazy_adam", 1e-3, "cosine", decay_steps=100)
+    schedule = opt._learning_rate
+    # 1e-3 * (1 + cos(pi * t / 100)) / 2 at t = 0, 50, 100.
+    assert float(schedule(0)) == pytest.approx(1e-3)
+    assert float(schedule(50)) == pytest.approx(5e-4)
+    assert float(schedule(100)) == pytest.approx(0.0, abs=1e-9)
+    constant = build_optimizer("lazy_adam", 1e-3, "constant", decay_steps=100)
+    assert float(constant.learning_rate) == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="schedule 'linear' is not one of"):
+        build_optimizer("lazy_adam", 1e-3, "linear", decay_steps=100)

@@ -46,7 +46,7 @@ class PlateauStopping(keras.callbacks.EarlyStopping):
       monitor: the metric (lower is better). Defaults to ``val_loss``.
       patience: epochs off the plateau before stopping. Defaults to 2.
       tolerance: how far above the lowest value (relative to it) an epoch is still on
-        the plateau. 0 is Keras's rule (the lowest epoch, the first of ties).
+        the plateau. 0 keeps the lowest epoch (the last of ties).
     """
 
     def __init__(
