@@ -3,7 +3,8 @@
 Settings (all generated here, nothing downloaded):
 
 * ``default``: the default simulator (600k impressions, 3 devices);
-* ``search``: the search-like preset (300 queries x their own 10 documents, 35k
+* ``search``: the search-like preset (since 2026-12 shaped after a real search log; see
+  docs/real_logs.md; earlier 300 queries x their own 10 documents, 35k
   sessions, one surface): a position-based-click-model log, where PBM fitted by EM is
   the classical reference;
 * ``ratings``: a 7k-row explicit-ratings set with a random test (290 users x 24

@@ -55,6 +55,7 @@ class PlateauStopping(keras.callbacks.EarlyStopping):
         super().__init__(monitor=monitor, patience=patience, restore_best_weights=True)
         self.tolerance = tolerance
         self.lowest = np.inf
+        self.wait: int = 0
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
