@@ -306,6 +306,9 @@ def test_export_leaves_out_training_state_and_checkpoints_keep_it(exported, tmp_
         assert [k for k in checkpoint_keys if k.startswith(f"model/{name}/")], name
     assert not [k for k in exported_keys if k.startswith(training_only)]
     # Every model weight is still there: one exported value per variable of the model's
-    # layers (its trainable weights and the bias tower's dropout counter).
+    # layers (its trainable weights, and the bias tower's dropout counter when it drops
+    # features: not with the default bias_feature_dropout 0).
     values = [k for k in exported_keys if k.endswith("/.ATTRIBUTES/VARIABLE_VALUE")]
-    assert len(values) == len(model.trainable_variables) + 1
+    counter = 1 if model.bias_tower._draws is not None else 0
+    assert model.config.bias_feature_dropout == 0 and counter == 0
+    assert len(values) == len(model.trainable_variables) + counter

@@ -53,7 +53,8 @@ def test_learned_examination_curve_is_logged_each_epoch(small_sim_dir, tmp_path)
     }
     expected = {"epoch_examples_per_sec", "epoch_learning_rate", "epoch_click_loss"}
     assert expected | {"epoch_like_loss", "epoch_aux_loss"} <= tags
-    assert result.history["learning_rate"][-1] == pytest.approx(1e-3)
+    # The cosine over 2 x 3 steps: the last step (t = 5) ran at 1e-3 (1 + cos(5π/6)) / 2.
+    assert result.history["learning_rate"][-1] == pytest.approx(6.699e-5, rel=1e-3)
     # The folder has a truth: the served NDCG@10 against it, every epoch.
     assert "epoch_truth_ndcg_10" in tags
     assert len(result.history["truth_ndcg_10"]) == 2

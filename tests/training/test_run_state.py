@@ -3,6 +3,7 @@ import json
 import numpy as np
 
 from tfrs_debias.backend import keras
+from tfrs_debias.training.plateau_stopping import PlateauStopping
 
 
 def test_run_state_replays_early_stopping_by_hand(tmp_path):
@@ -15,7 +16,7 @@ def test_run_state_replays_early_stopping_by_hand(tmp_path):
     model.set_weights([np.full((2, 1), 7.0), np.zeros(1)])
     model.save_weights(pattern.format(epoch=2))
     model.set_weights([np.zeros((2, 1)), np.zeros(1)])
-    stopper = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
+    stopper = PlateauStopping(patience=2, tolerance=0.0)
     state = RunState(str(tmp_path / "history.json"), stopper, pattern)
     state.set_model(model)
     stopper.set_model(model)

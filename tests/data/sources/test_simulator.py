@@ -24,10 +24,14 @@ def test_search_preset_has_query_pools(preset):
     sim = ImpressionSimulator(SimulatorConfig.search(num_requests=200))
     splits, truth = sim.simulate(progress=False)
     train = splits["train"]
-    # Each query shows only documents of its own pool of 10.
-    for q in np.unique(train["user_id"])[:20]:
-        assert len(np.unique(train["item_id"][train["user_id"] == q])) <= 10
-    assert truth.candidates.shape[1] == 10 and tuple(truth.devices) == ("web",)
+    # Each query shows only documents of its own pool of 50, the truth's candidates.
+    for q in np.unique(train["user_id"]):
+        shown = np.unique(train["item_id"][train["user_id"] == q])
+        assert len(shown) <= 50
+        if q in truth.users:  # the truth's candidates are the query's pool
+            pool = truth.candidates[list(truth.users).index(q)]
+            assert set(shown.tolist()) <= set(pool.tolist())
+    assert truth.candidates.shape[1] == 50 and tuple(truth.devices) == ("web",)
     # The full-information twin has the same slates and more clicks (every slot examined).
     full = splits["full_train"]
     np.testing.assert_array_equal(full["item_id"], train["item_id"])
