@@ -21,8 +21,9 @@ class CheckpointRetention(keras.callbacks.Callback):
         (`RunState.history`, which spans a kill and a resume). It must have recorded
         the epoch before this callback runs.
       keep_last: how many of the latest epochs to keep. Defaults to 2.
-      monitor: the metric whose kept epoch (`PlateauStopping`) stays.
-      tolerance: the early stopping's `PlateauStopping.tolerance`. Defaults to ``val_loss``.
+      monitor: the metric whose kept epoch (`PlateauStopping`) stays. Defaults to
+        ``val_loss``.
+      tolerance: the early stopping's `PlateauStopping.tolerance`.
     """
 
     def __init__(
