@@ -99,3 +99,35 @@ def test_config_is_a_file_or_an_inline_json_object(tmp_path):
     path.write_text("[1]")
     with pytest.raises(CommandError, match=r"c\.json: config must be a JSON object"):
         load_json(str(path))
+
+
+@pytest.mark.parametrize(
+    "command, flag, value, rule",
+    [
+        ("train", "--epochs", "0", "an integer >= 1"),
+        ("train", "--batch-size", "-5", "an integer >= 1"),
+        ("train", "--learning-rate", "nan", "a finite number > 0"),
+        ("train", "--learning-rate", "0", "a finite number > 0"),
+        ("train", "--steps-per-epoch", "-1", "an integer >= 1"),
+        ("train", "--early-stopping-patience", "-1", "an integer >= 0"),
+        ("train", "--keep-checkpoints", "-1", "an integer >= 0"),
+        ("train", "--seed", "-1", "an integer >= 0"),
+        ("tune", "--max-trials", "0", "an integer >= 1"),
+        ("tune", "--max-trials", "-1", "an integer >= 1"),
+        ("tune", "--epochs", "x", "an integer >= 1"),
+    ],
+)
+def test_numbers_from_flags_are_range_checked_before_any_work(
+    command, flag, value, rule, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    argv = [command, "--train-files", str(tmp_path / "none-*"), "--out", str(out), flag, value]
+    if command == "tune":
+        argv += ["--valid-files", str(tmp_path / "none-*")]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: must be {rule}, got '{value}'" in err
+    assert "Traceback" not in err
+    assert not out.exists()  # nothing written: refused while parsing

@@ -13,6 +13,38 @@ class CommandError(Exception):
     """A user-facing error: printed as one line without a stack trace (exit 2)."""
 
 
+# -- numbers from flags, range-checked when the command line is parsed ------------------
+def _integer(text: str, low: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: an integer >= 1 (else a usage error naming the flag)."""
+    return _integer(text, 1, "an integer >= 1")
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse ``type``: an integer >= 0."""
+    return _integer(text, 0, "an integer >= 0")
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type``: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
 # -- flags declared once ----------------------------------------------------------------
 def add_dataset_output_flags(p: argparse.ArgumentParser, shards: bool = True) -> None:
     """``--out --seed [--shards --compression] --overwrite --no-progress`` of commands

@@ -11,6 +11,9 @@ from tfrs_debias.cli.common import (
     add_quiet_flag,
     add_schema_flags,
     load_json,
+    non_negative_int,
+    positive_float,
+    positive_int,
     tasks_of,
 )
 
@@ -106,15 +109,19 @@ def register(sub) -> None:
     add_model_flag(p, None, "estimator (default: position_debiased, or the --config's)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument(
-        "--epochs", type=int, help="maximum epochs (default: adapted to the data size, >= 5)"
+        "--epochs",
+        type=positive_int,
+        help="maximum epochs (default: adapted to the data size, >= 5)",
     )
     p.add_argument(
         "--batch-size",
-        type=int,
+        type=positive_int,
         help="global batch size (default: adapted to the data size, 256..4096)",
     )
     p.add_argument(
-        "--learning-rate", type=float, help="Adam learning rate (default: the config's, 1e-3)"
+        "--learning-rate",
+        type=positive_float,
+        help="Adam learning rate (default: the config's, 1e-3)",
     )
     p.add_argument(
         "--config",
@@ -129,9 +136,10 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--early-stopping-patience",
-        type=int,
+        type=non_negative_int,
         default=2,
-        help="epochs without val_loss improvement before stopping; 0 disables",
+        help="epochs above the validation loss's plateau (within 2/sqrt(validation rows) of "
+        "its lowest) before stopping; the plateau's last epoch is kept; 0 disables",
     )
     p.add_argument(
         "--validate",
@@ -141,8 +149,12 @@ def register(sub) -> None:
         "(sample), every record (all) or none; every record is checked again as it is "
         "read, so a bad one always stops the run with its file, record and field",
     )
-    p.add_argument("--steps-per-epoch", type=int, help="default: one pass over the training rows")
-    p.add_argument("--seed", type=int, default=0, help="shuffling and initialisation seed")
+    p.add_argument(
+        "--steps-per-epoch", type=positive_int, help="default: one pass over the training rows"
+    )
+    p.add_argument(
+        "--seed", type=non_negative_int, default=0, help="shuffling and initialisation seed"
+    )
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -152,7 +164,7 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--keep-checkpoints",
-        type=int,
+        type=non_negative_int,
         default=2,
         help="per-epoch checkpoints kept in RUN_DIR/checkpoints: the last N and the best "
         "epoch's (default 2; 0 keeps every epoch's)",
@@ -181,17 +193,19 @@ def register(sub) -> None:
         default="random",
         help="search algorithm (random)",
     )
-    p.add_argument("--max-trials", type=int, default=10, help="trials in all (10)")
+    p.add_argument("--max-trials", type=positive_int, default=10, help="trials in all (10)")
     p.add_argument(
         "--epochs",
-        type=int,
+        type=positive_int,
         help="maximum epochs per trial (default: as train, from the data size; early "
         "stopping on the validation loss ends a trial sooner)",
     )
     p.add_argument(
-        "--batch-size", type=int, help="batch size (default: as train, from the data size)"
+        "--batch-size",
+        type=positive_int,
+        help="batch size (default: as train, from the data size)",
     )
-    p.add_argument("--steps-per-epoch", type=int, help="default: one pass over the rows")
+    p.add_argument("--steps-per-epoch", type=positive_int, help="default: one pass over the rows")
     p.add_argument("--out", required=True, help="tuning directory (resumable)")
     p.add_argument(
         "--space", help="JSON narrowing the space: {name: [choices] | {min, max, log} | value}"
@@ -211,6 +225,6 @@ def register(sub) -> None:
         action="append",
         help="randomized-traffic logs for the random_ndcg / random_auc objectives",
     )
-    p.add_argument("--seed", type=int, default=0, help="search and shuffling seed")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="search and shuffling seed")
     add_quiet_flag(p)
     p.set_defaults(func=cmd_tune)
