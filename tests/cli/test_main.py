@@ -101,6 +101,17 @@ def test_config_is_a_file_or_an_inline_json_object(tmp_path):
         load_json(str(path))
 
 
+REQUIRED = {
+    "train": ["--train-files", "none-*"],
+    "tune": ["--train-files", "none-*", "--valid-files", "none-*"],
+    "simulate": [],
+    "ratings": ["--train", "a.txt", "--test", "b.txt"],
+    "convert": ["--input", "a.csv"],
+    "popularity": ["--data", "none"],
+    "select": ["--model", "none", "--user", "1", "--candidates", "1,2"],
+}
+
+
 @pytest.mark.parametrize(
     "command, flag, value, rule",
     [
@@ -115,15 +126,25 @@ def test_config_is_a_file_or_an_inline_json_object(tmp_path):
         ("tune", "--max-trials", "0", "an integer >= 1"),
         ("tune", "--max-trials", "-1", "an integer >= 1"),
         ("tune", "--epochs", "x", "an integer >= 1"),
+        ("simulate", "--slate-length", "0", "an integer >= 1"),
+        ("simulate", "--popularity-conformity", "nan", "a finite number"),
+        ("ratings", "--valid-fraction", "1.5", "a fraction in [0, 1)"),
+        ("ratings", "--slice-fraction", "-0.1", "a fraction in [0, 1)"),
+        ("ratings", "--positive-threshold", "nan", "a finite number"),
+        ("convert", "--valid-fraction", "nan", "a fraction in [0, 1)"),
+        ("popularity", "--window-seconds", "0", "an integer >= 1"),
+        ("popularity", "--window-seconds", "-5", "an integer >= 1"),
+        ("select", "--k", "0", "an integer >= 1"),
+        ("select", "--k", "-1", "an integer >= 1"),
     ],
 )
 def test_numbers_from_flags_are_range_checked_before_any_work(
     command, flag, value, rule, tmp_path, capsys
 ):
     out = tmp_path / "out"
-    argv = [command, "--train-files", str(tmp_path / "none-*"), "--out", str(out), flag, value]
-    if command == "tune":
-        argv += ["--valid-files", str(tmp_path / "none-*")]
+    argv = [command, *REQUIRED[command], flag, value]
+    if command != "select":
+        argv += ["--out", str(out)]
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2

@@ -45,14 +45,40 @@ def positive_float(text: str) -> float:
     return value
 
 
+def finite_float(text: str) -> float:
+    """An argparse ``type``: a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse ``type``: a share in [0, 1)."""
+    try:
+        value = finite_float(text)
+    except argparse.ArgumentTypeError:
+        value = float("nan")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1), got {text!r}")
+    return value
+
+
 # -- flags declared once ----------------------------------------------------------------
 def add_dataset_output_flags(p: argparse.ArgumentParser, shards: bool = True) -> None:
     """``--out --seed [--shards --compression] --overwrite --no-progress`` of commands
     that write a dataset folder."""
     p.add_argument("--out", required=True, help="output dataset directory")
-    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files")
+    p.add_argument(
+        "--seed", type=non_negative_int, default=0, help="random seed; same seed, same files"
+    )
     if shards:
-        p.add_argument("--shards", type=int, default=2, help="files for the training splits")
+        p.add_argument(
+            "--shards", type=positive_int, default=2, help="files for the training splits"
+        )
         p.add_argument(
             "--compression",
             choices=("none", "gzip"),

@@ -14,19 +14,27 @@ from tfrs_debias.cli.common import (
     add_overwrite_flags,
     add_schema_flags,
     dataset_write_options,
+    finite_float,
+    fraction,
     load_json,
+    non_negative_int,
+    positive_int,
     print_written,
     tasks_of,
 )
 
 _SIMULATOR_FLAGS = (
-    ("num_users", int, "number of users (default 20000)"),
-    ("num_items", int, "number of items (default 2000)"),
-    ("num_requests", int, "requests (slates) to log (default 60000)"),
-    ("slate_length", int, "positions per slate (default 10)"),
-    ("candidates_per_request", int, "candidates ranked per slate (50)"),
-    ("num_test_users", int, "users in the truth file (default 2000)"),
-    ("popularity_conformity", float, "click inflation for popular items beyond relevance (0.5)"),
+    ("num_users", positive_int, "number of users (default 20000)"),
+    ("num_items", positive_int, "number of items (default 2000)"),
+    ("num_requests", positive_int, "requests (slates) to log (default 60000)"),
+    ("slate_length", positive_int, "positions per slate (default 10)"),
+    ("candidates_per_request", positive_int, "candidates ranked per slate (50)"),
+    ("num_test_users", positive_int, "users in the truth file (default 2000)"),
+    (
+        "popularity_conformity",
+        finite_float,
+        "click inflation for popular items beyond relevance (0.5)",
+    ),
 )
 
 
@@ -230,7 +238,7 @@ def register(sub) -> None:
     )
     p.add_argument("--tfds", help="tensorflow-datasets name, e.g. movielens/100k-ratings")
     p.add_argument("--tfds-data-dir", help="tensorflow-datasets data_dir holding it")
-    p.add_argument("--slate-length", type=int, help="positions per slate (default 10)")
+    p.add_argument("--slate-length", type=positive_int, help="positions per slate (default 10)")
     p.add_argument(
         "--config", help="JSON file or inline JSON object of MovieLensConfig fields to override"
     )
@@ -252,24 +260,24 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output dataset directory")
     p.add_argument(
         "--positive-threshold",
-        type=float,
+        type=finite_float,
         default=4.0,
         help="rating that counts as a click (default 4)",
     )
     p.add_argument(
         "--valid-fraction",
-        type=float,
+        type=fraction,
         default=0.1,
         help="training triples held out for validation (0.1)",
     )
     p.add_argument(
         "--slice-fraction",
-        type=float,
+        type=fraction,
         default=0.0,
         help="test users whose random ratings become the random_slice split (e.g. 0.05): "
         "a randomized slice for tuning that also calibrates the logged propensities",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the validation split")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the validation split")
     add_overwrite_flags(p)
     p.set_defaults(func=cmd_ratings)
 
@@ -312,9 +320,11 @@ def register(sub) -> None:
     p.add_argument("--slate-label", default="click", help="slate rows: label name (click)")
     p.add_argument("--one-based", action="store_true", help="ranks in the input start at 1")
     p.add_argument(
-        "--valid-fraction", type=float, default=0.1, help="requests dealt to valid (0.1)"
+        "--valid-fraction", type=fraction, default=0.1, help="requests dealt to valid (0.1)"
     )
-    p.add_argument("--test-fraction", type=float, default=0.1, help="requests dealt to test (0.1)")
+    p.add_argument(
+        "--test-fraction", type=fraction, default=0.1, help="requests dealt to test (0.1)"
+    )
     add_dataset_output_flags(p)
     p.set_defaults(func=cmd_convert)
 
@@ -330,6 +340,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="new dataset directory")
     p.add_argument("--task", help="label that counts as an interaction (default: first task)")
     p.add_argument("--timestamp-feature", help="int64 seconds feature for windowed counts")
-    p.add_argument("--window-seconds", type=int, default=86_400, help="window (default 1 day)")
+    p.add_argument(
+        "--window-seconds", type=positive_int, default=86_400, help="window (default 1 day)"
+    )
     add_overwrite_flags(p)
     p.set_defaults(func=cmd_popularity)

@@ -7,7 +7,7 @@ import gc
 import json
 import sys
 
-from tfrs_debias.cli.common import EXIT_OK, CommandError, parse_weights
+from tfrs_debias.cli.common import EXIT_OK, CommandError, parse_weights, positive_int
 
 #: The interpreter's thread switch interval while serving (Python's default is 5 ms).
 SWITCH_INTERVAL_S = 0.0005
@@ -295,7 +295,7 @@ def register(sub) -> None:
         "--explain", action="store_true", help="also print what each re-ranking step did"
     )
     p.add_argument("--value-weights", help="e.g. click=1,like=3 (default: the export's)")
-    p.add_argument("--k", type=int, default=10, help="how many items (default 10)")
+    p.add_argument("--k", type=positive_int, default=10, help="how many items (default 10)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_select)
 
