@@ -109,6 +109,7 @@ REQUIRED = {
     "convert": ["--input", "a.csv"],
     "popularity": ["--data", "none"],
     "select": ["--model", "none", "--user", "1", "--candidates", "1,2"],
+    "evaluate": ["--model", "none", "--data", "none"],
 }
 
 
@@ -136,6 +137,15 @@ REQUIRED = {
         ("popularity", "--window-seconds", "-5", "an integer >= 1"),
         ("select", "--k", "0", "an integer >= 1"),
         ("select", "--k", "-1", "an integer >= 1"),
+        ("select", "--diversity-lambda", "1.5", "a number in [0, 1]"),
+        ("select", "--similarity-threshold", "nan", "a finite number"),
+        ("select", "--category-cap", "-1", "an integer >= 0"),
+        ("select", "--freshness-half-life", "0", "a finite number > 0"),
+        ("select", "--freshness-weight", "-1", "a finite number >= 0"),
+        ("evaluate", "--k", "0", "increasing comma-separated integers >= 1"),
+        ("evaluate", "--k", "-3", "increasing comma-separated integers >= 1"),
+        ("evaluate", "--user-buckets", "100,10", "increasing comma-separated integers >= 1"),
+        ("evaluate", "--item-quantiles", "1.5,2", "increasing comma-separated numbers in (0, 1)"),
     ],
 )
 def test_numbers_from_flags_are_range_checked_before_any_work(

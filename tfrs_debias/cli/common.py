@@ -67,6 +67,49 @@ def fraction(text: str) -> float:
     return value
 
 
+def unit_interval(text: str) -> float:
+    """An argparse ``type``: a number in [0, 1]."""
+    value = finite_float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse ``type``: a finite number >= 0."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _increasing(text: str, parse, what: str) -> tuple:
+    try:
+        values = tuple(parse(v) for v in text.split(","))
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if any(b <= a for a, b in zip(values[:-1], values[1:], strict=True)):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return values
+
+
+def increasing_positive_ints(text: str) -> tuple[int, ...]:
+    """An argparse ``type``: comma-separated integers >= 1, increasing (``5,10``)."""
+    return _increasing(text, positive_int, "increasing comma-separated integers >= 1")
+
+
+def increasing_fractions(text: str) -> tuple[float, ...]:
+    """An argparse ``type``: comma-separated numbers in (0, 1), increasing (``0.5,0.9``)."""
+
+    def inside(v: str) -> float:
+        value = finite_float(v)
+        if not 0 < value < 1:
+            raise ValueError(v)
+        return value
+
+    return _increasing(text, inside, "increasing comma-separated numbers in (0, 1)")
+
+
 # -- flags declared once ----------------------------------------------------------------
 def add_dataset_output_flags(p: argparse.ArgumentParser, shards: bool = True) -> None:
     """``--out --seed [--shards --compression] --overwrite --no-progress`` of commands

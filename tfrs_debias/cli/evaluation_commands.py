@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfrs_debias.cli.common import EXIT_OK, CommandError
-
-
-def _numbers(text: str, kind, flag: str) -> tuple:
-    try:
-        return tuple(kind(v) for v in text.split(","))
-    except ValueError:
-        raise CommandError(f"{flag}: {text!r} is not a comma-separated list of numbers") from None
+from tfrs_debias.cli.common import EXIT_OK, increasing_fractions, increasing_positive_ints
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -19,9 +12,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tfrs_debias.evaluation.evaluate_exports import evaluate_exports, parse_model_specs
 
     evaluator = Evaluator(
-        ks=_numbers(args.k, int, "--k"),
-        user_thresholds=_numbers(args.user_buckets, int, "--user-buckets"),
-        item_quantiles=_numbers(args.item_quantiles, float, "--item-quantiles"),
+        ks=args.k, user_thresholds=args.user_buckets, item_quantiles=args.item_quantiles
     )
     results, rows, paths = evaluate_exports(
         args.data,
@@ -79,14 +70,18 @@ def register(sub) -> None:
     p.add_argument("--logs", help="glob of logged test data (default: DATA/test-*)")
     p.add_argument("--schema", help="schema of the logs (default: DATA/schema.json)")
     p.add_argument("--task", default="click", help="task of the summary table (default click)")
-    p.add_argument("--k", default="5,10", help="NDCG cut-offs (default 5,10)")
+    p.add_argument(
+        "--k", type=increasing_positive_ints, default="5,10", help="NDCG cut-offs (default 5,10)"
+    )
     p.add_argument(
         "--user-buckets",
+        type=increasing_positive_ints,
         default="10,100",
         help="training impressions ending 'new' and starting 'power' (10,100)",
     )
     p.add_argument(
         "--item-quantiles",
+        type=increasing_fractions,
         default="0.5,0.9",
         help="impression quantiles ending 'tail' and starting 'head' (0.5,0.9)",
     )

@@ -7,7 +7,17 @@ import gc
 import json
 import sys
 
-from tfrs_debias.cli.common import EXIT_OK, CommandError, parse_weights, positive_int
+from tfrs_debias.cli.common import (
+    EXIT_OK,
+    CommandError,
+    finite_float,
+    non_negative_float,
+    non_negative_int,
+    parse_weights,
+    positive_float,
+    positive_int,
+    unit_interval,
+)
 
 #: The interpreter's thread switch interval while serving (Python's default is 5 ms).
 SWITCH_INTERVAL_S = 0.0005
@@ -249,40 +259,40 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--not-interested-threshold",
-        type=float,
+        type=finite_float,
         default=0.9,
         help="similarity above which a candidate counts as similar to a not-interested "
         "item (default 0.9)",
     )
     p.add_argument(
         "--diversity-lambda",
-        type=float,
+        type=unit_interval,
         default=1.0,
         help="MMR trade-off in [0, 1]: 1 ranks by score only (default), lower values "
         "trade score for items unlike those already picked",
     )
     p.add_argument(
         "--similarity-threshold",
-        type=float,
+        type=finite_float,
         default=1.0,
         help="skip a candidate more similar than this to an item already picked (default 1: off)",
     )
     p.add_argument(
         "--category-cap",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="at most this many items per category (the export's category feature; "
         "default 0: no cap)",
     )
     p.add_argument(
         "--freshness-weight",
-        type=float,
+        type=non_negative_float,
         default=0.0,
         help="score boost weight * 2^(-age/half-life) (default 0: off; needs --age-column)",
     )
     p.add_argument(
         "--freshness-half-life",
-        type=float,
+        type=positive_float,
         default=7.0,
         help="age at which the freshness boost halves, in the unit of the ages (default 7)",
     )
