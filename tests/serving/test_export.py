@@ -218,8 +218,12 @@ def test_export_and_select_cli(exported, tmp_path, capsys):
         "bad_age.csv: line 2, column 'item_age': 'new' is not a number" in capsys.readouterr().err
     )
     user[-1] = str(aged)
-    assert main(["select", "--model", base, *user, "--diversity-lambda", "2"]) == 2
-    assert "diversity_lambda must be in [0, 1]" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # refused while parsing, naming the flag
+        main(["select", "--model", base, *user, "--diversity-lambda", "2"])
+    assert refused.value.code == 2
+    assert "argument --diversity-lambda: must be a number in [0, 1], got '2'" in (
+        capsys.readouterr().err
+    )
     assert main(["export", "--run", run, "--out", base, "--similarity", "nope"]) == 2
     assert "similarity feature 'nope' is not an item feature" in capsys.readouterr().err
 
