@@ -34,53 +34,40 @@ def non_negative_int(text: str) -> int:
     return _integer(text, 0, "an integer >= 0")
 
 
-def positive_float(text: str) -> float:
-    """An argparse ``type``: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
-
-
 def finite_float(text: str) -> float:
     """An argparse ``type``: a finite number."""
+    return _number(text, lambda v: True, "a finite number")
+
+
+def _number(text: str, ok, what: str) -> float:
+    """``text`` as a finite float for which ``ok`` holds, else a usage error."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """An argparse ``type``: a share in [0, 1)."""
-    try:
-        value = finite_float(text)
-    except argparse.ArgumentTypeError:
         value = float("nan")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1), got {text!r}")
+    if value != value or value in (float("inf"), float("-inf")) or not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
     return value
 
 
-def unit_interval(text: str) -> float:
-    """An argparse ``type``: a number in [0, 1]."""
-    value = finite_float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
-    return value
+def positive_float(text: str) -> float:
+    """An argparse ``type``: a finite number > 0."""
+    return _number(text, lambda v: v > 0, "a finite number > 0")
 
 
 def non_negative_float(text: str) -> float:
     """An argparse ``type``: a finite number >= 0."""
-    value = finite_float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
+    return _number(text, lambda v: v >= 0, "a finite number >= 0")
+
+
+def fraction(text: str) -> float:
+    """An argparse ``type``: a share in [0, 1)."""
+    return _number(text, lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+
+
+def unit_interval(text: str) -> float:
+    """An argparse ``type``: a number in [0, 1]."""
+    return _number(text, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 
 
 def _increasing(text: str, parse, what: str) -> tuple:
@@ -101,13 +88,8 @@ def increasing_positive_ints(text: str) -> tuple[int, ...]:
 def increasing_fractions(text: str) -> tuple[float, ...]:
     """An argparse ``type``: comma-separated numbers in (0, 1), increasing (``0.5,0.9``)."""
 
-    def inside(v: str) -> float:
-        value = finite_float(v)
-        if not 0 < value < 1:
-            raise ValueError(v)
-        return value
-
-    return _increasing(text, inside, "increasing comma-separated numbers in (0, 1)")
+    what = "increasing comma-separated numbers in (0, 1)"
+    return _increasing(text, lambda v: _number(v, lambda x: 0 < x < 1, what), what)
 
 
 # -- flags declared once ----------------------------------------------------------------

@@ -57,6 +57,12 @@ class PlateauStopping(keras.callbacks.EarlyStopping):
         self.lowest = np.inf
         self.wait: int = 0
 
+    @classmethod
+    def for_validation(cls, valid_rows: int, patience: int = 2) -> PlateauStopping:
+        """On ``val_loss``, with `plateau_tolerance` of ``valid_rows`` (what `train` and
+        `tune` use)."""
+        return cls("val_loss", patience, tolerance=plateau_tolerance(valid_rows))
+
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         self.lowest = np.inf

@@ -38,7 +38,6 @@ from tfrs_debias.training.lazy_adam import build_optimizer
 from tfrs_debias.training.plateau_stopping import (
     PLATEAU_TOLERANCE,
     PlateauStopping,
-    plateau_tolerance,
 )
 from tfrs_debias.training.run_directory import RunDirectory
 from tfrs_debias.training.run_state import RunState, completed_epochs
@@ -287,9 +286,7 @@ def train(
         callbacks.append(examination)
     stopper = None
     if valid_ds is not None and early_stopping_patience > 0:
-        stopper = PlateauStopping(
-            "val_loss", early_stopping_patience, tolerance=plateau_tolerance(valid_rows)
-        )
+        stopper = PlateauStopping.for_validation(valid_rows, early_stopping_patience)
         callbacks.append(stopper)
     # RunState records an epoch before BackupAndRestore saves it (a kill between the
     # two leaves one epoch too many in the history, which a resume drops).
@@ -327,7 +324,7 @@ def train(
     # The weights kept are the plateau's last epoch when early stopping restored them.
     best = epochs_run - 1
     if stopper is not None and stopper.best_weights is not None and "val_loss" in hist:
-        best = PlateauStopping.kept_epoch(hist["val_loss"], stopper.tolerance) or 0
+        best = stopper.best_epoch  # the plateau's last epoch, resumed runs included
     metrics = {
         "model": config.model,
         "examination_curve": examination.curves if examination is not None else None,

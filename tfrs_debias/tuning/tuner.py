@@ -42,7 +42,7 @@ from tfrs_debias.models import EstimatorConfig, build_estimator
 from tfrs_debias.schema import ImpressionSchema
 from tfrs_debias.training.data_pass import build_vocabularies, count_rows
 from tfrs_debias.training.lazy_adam import build_optimizer
-from tfrs_debias.training.plateau_stopping import PlateauStopping, plateau_tolerance
+from tfrs_debias.training.plateau_stopping import PlateauStopping
 from tfrs_debias.training.trainer import auto_batch_size, auto_epochs
 from tfrs_debias.tuning.keras_tuner_compat import import_keras_tuner
 from tfrs_debias.tuning.search_space import SearchSpace, config_fields
@@ -240,11 +240,7 @@ def run_tuning(
     steps = steps_per_epoch or math.ceil(rows / batch_size)
     callbacks = []
     if early_stopping_patience > 0:
-        callbacks.append(
-            PlateauStopping(
-                "val_loss", early_stopping_patience, tolerance=plateau_tolerance(valid_rows)
-            )
-        )
+        callbacks.append(PlateauStopping.for_validation(valid_rows, early_stopping_patience))
     hypermodel = EstimatorHyperModel(
         space, schema, vocabularies, name, objective_fn, decay_steps=epochs * steps
     )

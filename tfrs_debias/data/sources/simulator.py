@@ -150,8 +150,8 @@ class SimulatorConfig:
         (.257 .249 .170 .154 .106 .073 .069 .047 .050 .045); 0 / 1 / 2 / 3 / 4+ clicks
         in 38 / 41 / 17 / 4 / 0.5% of sessions (34 / 41 / 12 / 6 / 7%). The earlier
         preset (300 queries x their own 10 documents re-ranked with noise 2.0: every
-        pair at every rank) let a model recover the curve within 1-2% where the real
-        log's defaults were 57% off (docs/real_logs.md)."""
+        pair at every rank) let a model recover the curve within 1-2% while on the real
+        log the same defaults were 25% / 47% off the converged PBM (docs/real_logs.md)."""
         base: dict[str, Any] = dict(
             num_users=20,
             num_items=1000,
